@@ -1,0 +1,53 @@
+"""Hydra's conf/ is the source of truth; params.yaml is its composed, resolved form.
+
+DVC reads params.yaml to decide which stages a change affects, and its Hydra
+integration rewrites the same file for `dvc exp run -S ...`. The stages read
+params.yaml, never conf/ directly, so an override always reaches them.
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+from .errors import UserFacingError
+
+CONF_DIR = Path("conf")
+CONFIG_NAME = "config"
+PARAMS_FILE = Path("params.yaml")
+HEADER = "# Composed from conf/ by `{{ cookiecutter.project_slug }} params`: edit conf/, not this file.\n"
+
+
+def compose_config(overrides: Sequence[str] = (), conf_dir: Path = CONF_DIR) -> DictConfig:
+    """Compose conf/ with Hydra overrides (e.g. 'model=logistic_regression') and resolve it."""
+    if not (conf_dir / f"{CONFIG_NAME}.yaml").exists():
+        raise UserFacingError(
+            f"{conf_dir / CONFIG_NAME}.yaml not found: run the command from the project root."
+        )
+    with initialize_config_dir(config_dir=str(conf_dir.resolve()), version_base=None):
+        cfg = compose(config_name=CONFIG_NAME, overrides=list(overrides))
+    OmegaConf.resolve(cfg)
+    return cfg
+
+
+def write_params(cfg: DictConfig, path: Path = PARAMS_FILE) -> bool:
+    """Write the composed config to params.yaml; return whether the file changed."""
+    text = HEADER + OmegaConf.to_yaml(cfg)
+    if path.exists() and path.read_text() == text:
+        return False
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return True
+
+
+def load_params(path: Path = PARAMS_FILE) -> DictConfig:
+    """The parameters the pipeline runs with."""
+    if not path.exists():
+        raise UserFacingError(
+            f"{path} not found: run `{{ cookiecutter.project_slug }} params` to compose it from conf/."
+        )
+    cfg = OmegaConf.load(path)
+    assert isinstance(cfg, DictConfig)
+    return cfg

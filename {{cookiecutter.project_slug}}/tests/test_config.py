@@ -1,0 +1,59 @@
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from {{ cookiecutter.module_name }}.config import HEADER, compose_config, load_params, write_params
+from {{ cookiecutter.module_name }}.errors import UserFacingError
+from {{ cookiecutter.module_name }}.train import build_model
+
+CONF = ROOT / "conf"
+
+
+def options(group: str) -> list[str]:
+    return sorted(path.stem for path in (CONF / group).glob("*.yaml"))
+
+
+def test_every_group_has_options():
+    assert len(options("model")) >= 2
+    assert options("data") and options("experiment")
+
+
+@pytest.mark.parametrize("model", options("model"))
+@pytest.mark.parametrize("data", options("data"))
+def test_every_model_and_data_option_composes_and_instantiates(model, data):
+    cfg = compose_config([f"model={model}", f"data={data}"], conf_dir=CONF)
+    assert instantiate(cfg.model).get_params()
+    assert 0 < cfg.data.test_size < 1
+    build_model(cfg.model)
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_every_experiment_composes_and_instantiates(experiment):
+    default = compose_config(conf_dir=CONF)
+    cfg = compose_config([f"experiment={experiment}"], conf_dir=CONF)
+    assert cfg != default, "an experiment must change something"
+    build_model(cfg.model)
+
+
+def test_params_yaml_is_conf_composed():
+    """params.yaml is derived: it must match conf/ (run `make pipeline` to refresh it)."""
+    committed = (ROOT / "params.yaml").read_text()
+    assert committed == HEADER + OmegaConf.to_yaml(compose_config(conf_dir=CONF))
+
+
+def test_write_params_reports_changes_only(tmp_path):
+    cfg = compose_config(conf_dir=CONF)
+    target = tmp_path / "params.yaml"
+    assert write_params(cfg, target) is True
+    assert write_params(cfg, target) is False
+    assert load_params(target) == cfg
+
+
+def test_missing_params_and_conf_are_clear_errors(tmp_path):
+    with pytest.raises(UserFacingError, match="params"):
+        load_params(tmp_path / "params.yaml")
+    with pytest.raises(UserFacingError, match="project root"):
+        compose_config(conf_dir=Path(tmp_path / "conf"))
