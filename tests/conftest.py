@@ -1,0 +1,111 @@
+"""Shared fixtures: bake real projects and run commands in them."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+HOOKS = TEMPLATE / "hooks"
+
+# Every option value appears in at least one combination; each is baked and run.
+COMBINATIONS = {
+    "default": {},
+    "py312-gitlab-s3": {
+        "project_name": "Fraud Scores",
+        "python_version": "3.12",
+        "license": "BSD-3-Clause",
+        "ci": "gitlab",
+        "dvc_remote": "s3",
+    },
+    "py313-noci-gcs": {
+        "project_name": "Demand Forecast",
+        "python_version": "3.13",
+        "license": "Apache-2.0",
+        "ci": "none",
+        "dvc_remote": "gcs",
+    },
+    "proprietary-azure": {
+        "project_name": "Credit Risk",
+        "module_name": "credit_risk_model",
+        "license": "Proprietary",
+        "ci": "github",
+        "dvc_remote": "azure",
+    },
+}
+
+
+def _interpreter_dirs() -> list[str]:
+    """Folders holding python3.12 / python3.13, so uv finds every version the options offer."""
+    dirs = []
+    for version in ("3.12", "3.13"):
+        for candidate in sorted(Path.home().glob(f".pyenv/versions/{version}*/bin")):
+            if (candidate / f"python{version}").exists():
+                dirs.append(str(candidate))
+                break
+    return dirs
+
+
+def bake_environment() -> dict[str, str]:
+    """The environment bakes and their commands run in.
+
+    The template's own venv comes first on PATH (it provides uv, cookiecutter, cruft),
+    then interpreters for the other Python versions, so version shims cannot interfere.
+    """
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), *_interpreter_dirs(), env["PATH"]])
+    env.pop("VIRTUAL_ENV", None)
+    env["DVC_NO_ANALYTICS"] = "1"
+    env.setdefault("LOG_FORMAT", "json")
+    return env
+
+
+ENV = bake_environment()
+os.environ.update(ENV)
+
+
+def load_hook(name: str):
+    """Import a hook script as a module (its ANSWERS line stays unrendered)."""
+    spec = importlib.util.spec_from_file_location(name, HOOKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run(cmd: list[str] | str, cwd: Path, check: bool = True, env: dict | None = None, **kwargs):
+    """Run a command in a baked project; on failure show its whole output."""
+    done = subprocess.run(
+        cmd,
+        cwd=cwd,
+        env=env or ENV,
+        capture_output=True,
+        text=True,
+        shell=isinstance(cmd, str),
+        **kwargs,
+    )
+    if check and done.returncode != 0:
+        pytest.fail(
+            f"{cmd!r} exited {done.returncode}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+        )
+    return done
+
+
+def bake(cookies, **context) -> Path:
+    """Bake the template with the given answers; fail the test with the hook's message."""
+    result = cookies.bake(extra_context=context)
+    if result.exit_code != 0:
+        pytest.fail(f"bake failed: {result.exception!r}")
+    return Path(result.project_path)
+
+
+@pytest.fixture(scope="session")
+def default_project(cookies_session) -> Path:
+    """One baked default project whose pipeline has run, shared by read-only tests."""
+    project = bake(cookies_session, **COMBINATIONS["default"])
+    run(["make", "pipeline"], project)
+    return project
