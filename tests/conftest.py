@@ -61,6 +61,8 @@ def bake_environment() -> dict[str, str]:
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), *_interpreter_dirs(), env["PATH"]])
     env.pop("VIRTUAL_ENV", None)
     env["DVC_NO_ANALYTICS"] = "1"
+    # One uv cache for every bake, even those that run with a scratch HOME.
+    env.setdefault("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv"))
     env.setdefault("LOG_FORMAT", "json")
     return env
 

@@ -1,0 +1,129 @@
+"""Every combination of options is baked, and the baked project's own checks run in it."""
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import COMBINATIONS, TEMPLATE, bake, run
+
+pytestmark = pytest.mark.slow
+
+# Files that the post-generation hook adds to git on top of the rendered template.
+ADDED_BY_HOOK = {
+    ".cruft.json",
+    ".dvc/.gitignore",
+    ".dvc/config",
+    ".dvcignore",
+    "data/raw/.gitignore",
+    "data/raw/breast_cancer.csv.dvc",
+    "uv.lock",
+}
+# Rendered, then moved out of git by the hook (`dvc add`).
+TRACKED_BY_DVC = {"data/raw/breast_cancer.csv"}
+CI_FILES = {"github": ".github/workflows/ci.yml", "gitlab": ".gitlab-ci.yml"}
+MAKE_TARGETS = ["setup", "lint", "test", "data", "sample-data", "pipeline", "notebooks"]
+UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|\{#")
+
+
+def expected_files(answers: dict) -> set[str]:
+    """The template's files under their rendered names, pruned and completed as the hook does."""
+    source = TEMPLATE / "{{cookiecutter.project_slug}}"
+    files = set()
+    for path in source.rglob("*"):
+        if path.is_file() and "__pycache__" not in path.parts:
+            rel = path.relative_to(source).as_posix()
+            files.add(rel.replace("{{cookiecutter.module_name}}", answers["module_name"]))
+    for provider, ci_file in CI_FILES.items():
+        if provider != answers["ci"]:
+            files = {f for f in files if not f.startswith(ci_file.split("/")[0])}
+    return (files - TRACKED_BY_DVC) | ADDED_BY_HOOK
+
+
+@pytest.fixture(scope="module", params=list(COMBINATIONS))
+def baked(request, cookies_session):
+    context = COMBINATIONS[request.param]
+    result = cookies_session.bake(extra_context=context)
+    if result.exit_code != 0:
+        pytest.fail(f"bake of {request.param} failed: {result.exception!r}")
+    return request.param, Path(result.project_path), result.context
+
+
+def tracked_files(project: Path) -> list[str]:
+    return run(["git", "ls-files"], project).stdout.split()
+
+
+def test_exact_file_set(baked):
+    _, project, answers = baked
+    assert set(tracked_files(project)) == expected_files(answers)
+
+
+def test_nothing_left_unrendered(baked):
+    _, project, _ = baked
+    for rel in tracked_files(project):
+        text = (project / rel).read_text(errors="replace")
+        match = UNRENDERED.search(text)
+        assert match is None, f"{rel}: unrendered {text[match.start() : match.start() + 40]!r}"
+
+
+def test_first_commit_is_clean_and_records_answers(baked):
+    name, project, answers = baked
+    log = run(["git", "log", "--format=%an <%ae>|%s"], project).stdout.splitlines()
+    assert len(log) == 1 and "Groundwork template" in log[0]
+    assert run(["git", "status", "--porcelain"], project).stdout == ""
+    cruft = (project / ".cruft.json").read_text()
+    assert f'"project_slug": "{answers["project_slug"]}"' in cruft
+
+
+def test_python_version_and_license_are_applied(baked):
+    _, project, answers = baked
+    pyproject = (project / "pyproject.toml").read_text()
+    assert f'requires-python = ">={answers["python_version"]}"' in pyproject
+    assert (project / ".python-version").read_text().strip() == answers["python_version"]
+    license_text = (project / "LICENSE").read_text()
+    first_line = {
+        "MIT": "MIT License",
+        "BSD-3-Clause": "BSD 3-Clause License",
+        "Apache-2.0": "Apache License",
+        "Proprietary": "All rights reserved.",
+    }[answers["license"]]
+    assert first_line in license_text
+    assert answers["author_name"] in license_text
+
+
+def test_dvc_remote_is_configured(baked):
+    _, project, answers = baked
+    config = (project / ".dvc/config").read_text()
+    scheme = {"local": "../", "s3": "s3://", "gcs": "gs://", "azure": "azure://"}
+    assert f"url = {scheme[answers['dvc_remote']]}" in config.replace("../../", "../")
+    assert "remote = storage" in config
+    assert "enabled = true" in config  # hydra integration for `dvc exp run -S`
+    assert not (project / ".dvc/config.local").exists()
+
+
+def test_make_help_lists_the_targets(baked):
+    _, project, _ = baked
+    out = run(["make", "help"], project).stdout
+    for target in MAKE_TARGETS:
+        assert re.search(rf"^\s+{target}\s", out, re.MULTILINE), target
+
+
+def test_project_tests_pass(baked):
+    _, project, _ = baked
+    out = run(["make", "test"], project).stdout
+    assert " passed" in out and "failed" not in out
+    assert "TOTAL" in out  # coverage is reported
+
+
+def test_pipeline_reproduces(baked):
+    _, project, _ = baked
+    run(["make", "pipeline"], project)
+    metrics = run(["uv", "run", "dvc", "metrics", "show", "--json"], project).stdout
+    assert "roc_auc" in metrics
+    again = run(["uv", "run", "dvc", "repro"], project)
+    assert "Running stage" not in again.stdout + again.stderr
+
+
+def test_pre_commit_passes(baked):
+    _, project, _ = baked
+    run(["make", "lint"], project)
+    assert run(["git", "status", "--porcelain", "--untracked-files=no"], project).stdout == ""

@@ -1,0 +1,140 @@
+"""A baked default project used the way a person uses it: edit, rerun, commit, clone."""
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import ENV, bake, run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def project(cookies_session) -> Path:
+    """A project of its own, since these tests change it."""
+    project = bake(cookies_session, project_name="Workflow Check")
+    run(["make", "pipeline"], project)
+    return project
+
+
+def ran_stages(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([\w-]+)'", output))
+
+
+def test_editing_conf_reruns_exactly_the_dependent_stages(project):
+    model_conf = project / "conf/model/random_forest.yaml"
+    model_conf.write_text(model_conf.read_text().replace("n_estimators: 200", "n_estimators: 40"))
+    done = run(["make", "pipeline"], project)
+    stages = ran_stages(done.stdout + done.stderr)
+    assert {"train", "evaluate"} <= stages
+    assert not stages & {"validate", "features"}
+    assert "n_estimators: 40" in (project / "params.yaml").read_text()
+
+    unchanged = run(["make", "pipeline"], project)
+    assert ran_stages(unchanged.stdout + unchanged.stderr) == set()
+
+    split_conf = project / "conf/data/breast_cancer.yaml"
+    split_conf.write_text(split_conf.read_text().replace("test_size: 0.25", "test_size: 0.3"))
+    done = run(["make", "pipeline"], project)
+    stages = ran_stages(done.stdout + done.stderr)
+    assert "features" in stages and "validate" not in stages
+
+
+def test_experiments_with_overrides_are_listed(project):
+    run(["git", "add", "--all"], project)
+    run(["git", "commit", "-qm", "Run the pipeline"], project)
+    run(["uv", "run", "dvc", "exp", "run", "-S", "model.n_estimators=25", "-n", "small-forest"], project)
+    run(["uv", "run", "dvc", "exp", "run", "-S", "experiment=baseline", "-n", "baseline"], project)
+    shown = run(["uv", "run", "dvc", "exp", "show", "--md", "--no-pager"], project).stdout
+    assert "small-forest" in shown and "baseline" in shown
+    assert "model.n_estimators" in shown and "roc_auc" in shown
+    assert "25" in shown
+
+
+def test_pre_commit_blocks_a_planted_aws_key(project):
+    secret = project / "src/settings_local.py"
+    secret.write_text('AWS_ACCESS_KEY_ID = "AKIAZ7Q3LJ5XW2KD9PRT"\n')
+    run(["git", "add", str(secret)], project)
+    try:
+        done = run(["uv", "run", "pre-commit", "run", "--files", str(secret)], project, check=False)
+        assert done.returncode != 0
+        assert "AWS Access Key" in done.stdout
+    finally:
+        run(["git", "rm", "-qf", str(secret)], project)
+
+
+def test_pre_commit_blocks_a_large_csv_outside_dvc(project):
+    big = project / "exports/big.csv"
+    big.parent.mkdir()
+    row = "1.0,2.0,3.0,4.0,5.0,6.0,7.0,8.0\n"
+    big.write_text("a,b,c,d,e,f,g,h\n" + row * (5 * 1024 * 1024 // len(row)))
+    assert big.stat().st_size >= 5_000_000
+    run(["git", "add", "exports/big.csv"], project)
+    try:
+        done = run(["uv", "run", "pre-commit", "run", "--files", "exports/big.csv"], project, check=False)
+        assert done.returncode != 0
+        assert "exports/big.csv" in done.stdout
+        assert "dvc add exports/big.csv" in done.stdout  # data outside DVC
+        assert "exceeds 500 KB" in done.stdout  # large file
+    finally:
+        run(["git", "rm", "-qf", "--cached", "exports/big.csv"], project)
+        shutil.rmtree(big.parent)
+
+
+def test_bad_raw_data_stops_the_pipeline_and_keeps_outputs(project):
+    raw = project / "data/raw/breast_cancer.csv"
+    model = project / "models/model.joblib"
+    good_raw, good_model = raw.read_bytes(), model.read_bytes()
+    lines = good_raw.decode().splitlines()
+    lines[10] = "oops," + lines[10].split(",", 1)[1]
+    raw.chmod(0o644)
+    raw.write_text("\n".join(lines) + "\n")
+    try:
+        done = run(["make", "pipeline"], project, check=False)
+        assert done.returncode != 0
+        output = done.stdout + done.stderr
+        assert "'mean_radius'" in output and "row(s): rows 10 " in output
+        assert "Traceback" not in output
+        assert model.read_bytes() == good_model
+        assert (project / "data/interim/validated.parquet").exists()
+    finally:
+        raw.write_bytes(good_raw)
+    run(["make", "pipeline"], project)
+
+
+def test_notebooks_execute(project):
+    run(["make", "notebooks"], project)
+
+
+def test_cli_help_lists_the_steps(project):
+    out = run(["uv", "run", "workflow-check", "--help"], project).stdout
+    for step in ["validate", "features", "train", "evaluate", "params", "sample-data"]:
+        assert step in out
+
+
+def test_fresh_clone_runs_the_quick_start(project, tmp_path_factory):
+    """The README's two commands work in a clone, with the data pulled from the local remote."""
+    clone = project.parent / "workflow-check-clone"
+    run(["git", "clone", "-q", str(project), str(clone)], project.parent)
+    assert not (clone / "data/raw/breast_cancer.csv").exists()
+    env = {**ENV, "UV_PROJECT_ENVIRONMENT": str(clone / ".venv")}
+    run(["make", "pipeline"], clone, env=env)
+    assert (clone / "data/raw/breast_cancer.csv").exists()
+    assert (clone / "models/model.joblib").exists()
+    run(["make", "test"], clone, env=env)
+
+
+def test_bake_without_git_identity_uses_the_author_answers(cookies, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for key in ("NAME", "EMAIL"):
+        for role in ("AUTHOR", "COMMITTER"):
+            monkeypatch.delenv(f"GIT_{role}_{key}", raising=False)
+    project = bake(cookies, author_name="Grace Hopper", author_email="grace@example.com")
+    env = {**os.environ}
+    author = run(["git", "log", "-1", "--format=%an <%ae>"], project, env=env).stdout.strip()
+    assert author == "Grace Hopper <grace@example.com>"
