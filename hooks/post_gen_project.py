@@ -53,7 +53,9 @@ def remote_url(answers: dict) -> str:
     }[answers["dvc_remote"]]
 
 
-def git_identity_env(answers: dict, environ: dict | None = None, project: Path | None = None) -> dict:
+def git_identity_env(
+    answers: dict, environ: dict | None = None, project: Path | None = None
+) -> dict:
     """Environment for the first commit: the author answers stand in for a missing git identity."""
     env = dict(os.environ if environ is None else environ)
     for key, config_key, answer in (
@@ -97,9 +99,13 @@ def template_source(answers: dict) -> tuple[str, str | None]:
         except ImportError:
             pass
     repo_dir = answers.get("_repo_dir") or template
-    commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=repo_dir, capture_output=True, text=True
-    ).stdout.strip() if repo_dir and Path(repo_dir).is_dir() else ""
+    commit = (
+        subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo_dir, capture_output=True, text=True
+        ).stdout.strip()
+        if repo_dir and Path(repo_dir).is_dir()
+        else ""
+    )
     return template, commit or None
 
 
@@ -163,8 +169,8 @@ def setup_repository(project: Path, answers: dict) -> None:
     setup_dvc(project, answers, env)
     write_cruft_state(project, answers)
     run(["git", "add", "--all"], project, env)
-    run(["git", "commit", "--quiet", "--no-verify", "-m", "Start project from the Groundwork template"],
-        project, env)  # fmt: skip
+    message = "Start project from the Groundwork template"
+    run(["git", "commit", "--quiet", "--no-verify", "-m", message], project, env)
 
 
 def main() -> int:

@@ -124,7 +124,8 @@ def check_tools(which=shutil.which) -> list[str]:
         errors.append("git is not installed or not on PATH: install git, then bake again.")
     if which("uv") is None:
         errors.append(
-            "uv is not installed or not on PATH: install it (e.g. 'pip install uv'), then bake again."
+            "uv is not installed or not on PATH: install it (e.g. 'pip install uv'), "
+            "then bake again."
         )
     return errors
 
@@ -149,7 +150,9 @@ def main() -> int:
     for error in errors:
         print(f"ERROR: {error}", file=sys.stderr)
     if errors:
-        print("Nothing was generated. Run cookiecutter again with corrected answers.", file=sys.stderr)
+        print(
+            "Nothing was generated. Run cookiecutter again with corrected answers.", file=sys.stderr
+        )
     return 1 if errors else 0
 
 

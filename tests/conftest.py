@@ -58,7 +58,9 @@ def bake_environment() -> dict[str, str]:
     then interpreters for the other Python versions, so version shims cannot interfere.
     """
     env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), *_interpreter_dirs(), env["PATH"]])
+    env["PATH"] = os.pathsep.join(
+        [str(Path(sys.executable).parent), *_interpreter_dirs(), env["PATH"]]
+    )
     env.pop("VIRTUAL_ENV", None)
     env["DVC_NO_ANALYTICS"] = "1"
     # One uv cache for every bake, even those that run with a scratch HOME.
@@ -91,9 +93,8 @@ def run(cmd: list[str] | str, cwd: Path, check: bool = True, env: dict | None = 
         **kwargs,
     )
     if check and done.returncode != 0:
-        pytest.fail(
-            f"{cmd!r} exited {done.returncode}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
-        )
+        output = f"--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+        pytest.fail(f"{cmd!r} exited {done.returncode}\n{output}")
     return done
 
 

@@ -12,6 +12,7 @@ from cookiecutter.main import cookiecutter
 def bake_into(output_dir: Path, context: dict) -> None:
     cookiecutter(str(TEMPLATE), no_input=True, extra_context=context, output_dir=str(output_dir))
 
+
 BAD_ANSWERS = {
     "keyword module": ({"module_name": "class"}, "Python keyword"),
     "stdlib module": ({"module_name": "logging"}, "standard library"),
@@ -52,7 +53,9 @@ BAD_CHOICES = {
 @pytest.mark.parametrize("context", list(BAD_CHOICES.values()), ids=list(BAD_CHOICES))
 def test_value_outside_a_choice_list_is_refused(tmp_path, context):
     ((key, value),) = context.items()
-    with pytest.raises(ValueError, match=f"{value} provided for choice variable {key}, but the choices"):
+    with pytest.raises(
+        ValueError, match=f"{value} provided for choice variable {key}, but the choices"
+    ):
         bake_into(tmp_path, context)
     assert list(tmp_path.iterdir()) == []
 

@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import COMBINATIONS, TEMPLATE, bake, run
+from conftest import COMBINATIONS, TEMPLATE, run
 
 pytestmark = pytest.mark.slow
 

@@ -62,7 +62,9 @@ def test_bad_module_names_say_why_and_what_to_type(module, fragment):
     assert "e.g." in message or "try" in message
 
 
-@pytest.mark.parametrize("slug", ["My Project", "-lead", "trail-", "a--b", "9lives", "snake_case", ""])
+@pytest.mark.parametrize(
+    "slug", ["My Project", "-lead", "trail-", "a--b", "9lives", "snake_case", ""]
+)
 def test_bad_slugs_get_a_valid_suggestion(slug):
     (message,) = pre.check_slug(slug)
     suggestion = message.split("e.g. ")[1].strip(".'")

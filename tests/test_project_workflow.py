@@ -45,7 +45,10 @@ def test_editing_conf_reruns_exactly_the_dependent_stages(project):
 def test_experiments_with_overrides_are_listed(project):
     run(["git", "add", "--all"], project)
     run(["git", "commit", "-qm", "Run the pipeline"], project)
-    run(["uv", "run", "dvc", "exp", "run", "-S", "model.n_estimators=25", "-n", "small-forest"], project)
+    run(
+        ["uv", "run", "dvc", "exp", "run", "-S", "model.n_estimators=25", "-n", "small-forest"],
+        project,
+    )
     run(["uv", "run", "dvc", "exp", "run", "-S", "experiment=baseline", "-n", "baseline"], project)
     shown = run(["uv", "run", "dvc", "exp", "show", "--md", "--no-pager"], project).stdout
     assert "small-forest" in shown and "baseline" in shown
@@ -73,7 +76,9 @@ def test_pre_commit_blocks_a_large_csv_outside_dvc(project):
     assert big.stat().st_size >= 5_000_000
     run(["git", "add", "exports/big.csv"], project)
     try:
-        done = run(["uv", "run", "pre-commit", "run", "--files", "exports/big.csv"], project, check=False)
+        done = run(
+            ["uv", "run", "pre-commit", "run", "--files", "exports/big.csv"], project, check=False
+        )
         assert done.returncode != 0
         assert "exports/big.csv" in done.stdout
         assert "dvc add exports/big.csv" in done.stdout  # data outside DVC

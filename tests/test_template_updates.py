@@ -1,0 +1,66 @@
+"""Answers are recorded so cruft can bring template improvements to existing projects;
+and rendering is strict, so a typo in a template variable fails the bake."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import TEMPLATE, run
+from cookiecutter.exceptions import UndefinedVariableInTemplate
+from cookiecutter.main import cookiecutter
+
+pytestmark = pytest.mark.slow
+
+IGNORE = shutil.ignore_patterns(
+    ".git", ".venv", "site", "__pycache__", ".pytest_cache", ".ruff_cache"
+)
+
+
+def copy_template(target: Path) -> Path:
+    """The working template as a git repository of its own, like a user's checkout."""
+    shutil.copytree(TEMPLATE, target, ignore=IGNORE)
+    run(["git", "init", "-q", "--initial-branch=main"], target)
+    run(["git", "add", "--all"], target)
+    run(
+        ["git", "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-qm", "v1"],
+        target,
+    )
+    return target
+
+
+def cruft(*args: str, cwd: Path, check: bool = True):
+    return run([str(Path(TEMPLATE / ".venv/bin/cruft")), *args], cwd, check=check)
+
+
+def test_cruft_check_and_update_bring_template_changes(tmp_path):
+    template = copy_template(tmp_path / "template")
+    project = Path(cookiecutter(str(template), no_input=True, output_dir=str(tmp_path / "out")))
+    state = json.loads((project / ".cruft.json").read_text())
+    assert state["template"] == str(template)
+    assert cruft("check", cwd=project).returncode == 0
+
+    docs = template / "{{cookiecutter.project_slug}}/docs/index.md"
+    docs.write_text(docs.read_text() + "\n## Runbook\n\nWho to call when the model drifts.\n")
+    run(["git", "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-qam", "v2"],
+        template)  # fmt: skip
+
+    assert cruft("check", cwd=project, check=False).returncode != 0
+    cruft("update", "--skip-apply-ask", "--allow-untracked-files", cwd=project)
+    assert "## Runbook" in (project / "docs/index.md").read_text()
+    assert cruft("check", cwd=project).returncode == 0
+    # The update is a plain change in the project's git history, ready to review.
+    changed = run(["git", "status", "--porcelain"], project).stdout
+    assert "docs/index.md" in changed and ".cruft.json" in changed
+    assert (project / ".dvc/config").exists() and (project / "uv.lock").exists()
+
+
+def test_typo_in_a_template_variable_fails_the_bake(tmp_path):
+    template = tmp_path / "template"
+    shutil.copytree(TEMPLATE, template, ignore=IGNORE)
+    readme = template / "{{cookiecutter.project_slug}}/README.md"
+    readme.write_text(readme.read_text() + "\n{{ cookiecutter.projcet_name }}\n")
+    out = tmp_path / "out"
+    with pytest.raises(UndefinedVariableInTemplate, match="projcet_name"):
+        cookiecutter(str(template), no_input=True, output_dir=str(out))
+    assert not out.exists() or list(out.iterdir()) == []
