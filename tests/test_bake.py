@@ -119,6 +119,8 @@ def test_pipeline_reproduces(baked):
     run(["make", "pipeline"], project)
     metrics = run(["uv", "run", "dvc", "metrics", "show", "--json"], project).stdout
     assert "roc_auc" in metrics
+    plots = run(["uv", "run", "dvc", "plots", "show", "--json"], project).stdout
+    assert "roc.json" in plots and "confusion_matrix.json" in plots
     again = run(["uv", "run", "dvc", "repro"], project)
     assert "Running stage" not in again.stdout + again.stderr
 

@@ -1,12 +1,13 @@
 """The pipeline end to end through the CLI, as `dvc repro` runs it, on the sample data."""
 
+import hashlib
 import json
 
 import pytest
 
 from {{ cookiecutter.module_name }}.cli import main
 
-STEPS = ["validate", "features", "train", "evaluate"]
+STEPS = ["validate", "features", "train", "evaluate", "package"]
 
 
 @pytest.fixture
@@ -24,6 +25,19 @@ def test_sample_data_runs_end_to_end(project):
     plots = project / "reports/evaluation/plots/sklearn"
     assert (plots / "roc.json").exists() and (plots / "confusion_matrix.json").exists()
     assert (project / "models/model.joblib").stat().st_size > 0
+    lineage = json.loads((project / "models/candidate/lineage.json").read_text())
+    assert lineage["metrics"] == metrics
+    assert lineage["params"]["model"]["_target_"].startswith("sklearn.")
+    assert (
+        lineage["data"]["md5"]
+        == hashlib.md5((project / "data/raw/breast_cancer.csv").read_bytes()).hexdigest()
+    )
+    assert (
+        lineage["checksum"]
+        == hashlib.sha256((project / "models/candidate/model.joblib").read_bytes()).hexdigest()
+    )
+    assert {"python", "scikit-learn", "pandas", "numpy"} <= set(lineage["libraries"])
+    assert lineage["git_sha"] and lineage["created_at"]
 
 
 def test_bad_data_fails_clearly_and_keeps_previous_outputs(project, capsys):

@@ -29,6 +29,81 @@ def _step(module_name: str) -> Callable[[argparse.Namespace], None]:
     return command
 
 
+def _serve(args: argparse.Namespace) -> None:
+    import os
+
+    from .package import load_package, resolve_package_path
+
+    path = resolve_package_path(args.model).resolve()
+    # Refuse a missing or altered model here, with one message, before any worker starts.
+    version = load_package(path).version
+    os.environ["MODEL_PATH"] = str(path)
+    os.environ["LOG_LEVEL"] = args.log_level
+    import structlog
+    import uvicorn
+
+    structlog.get_logger(__name__).info("serving model", path=str(path), version=version)
+    uvicorn.run(
+        f"{__package__}.serve:app_from_environment",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=None,  # keep the structlog setup
+        # Each prediction is already logged to the prediction log.
+        access_log=False,
+    )
+
+
+def _score(args: argparse.Namespace) -> None:
+    from .package import resolve_package_path
+    from .score import score_file
+
+    rows = score_file(args.input, args.output, resolve_package_path(args.model), args.chunk_size)
+    print(f"{rows} rows scored into {args.output}")
+
+
+def _share(push: bool) -> None:
+    if push:
+        from .registry import share
+
+        share()
+        print("pushed the registry to git's origin and the DVC remote")
+    else:
+        print("share it: git push --follow-tags origin HEAD && dvc push  (or pass --push)")
+
+
+def _promote(args: argparse.Namespace) -> None:
+    from .config import load_params
+    from .registry import promote
+
+    result = promote(load_params())
+    if result.version == result.previous:
+        print(f"the candidate is already in production as {result.version}: nothing to promote")
+    else:
+        for check in result.checks:
+            print(f"  {check}")
+        print(f"promoted {result.version} to production (previous: {result.previous or 'none'})")
+    _share(args.push)
+
+
+def _rollback(args: argparse.Namespace) -> None:
+    from .registry import rollback
+
+    previous, restored = rollback(args.to)
+    print(f"production is now {restored} (was {previous})")
+    _share(args.push)
+
+
+def _production(_args: argparse.Namespace) -> None:
+    from .registry import production_path
+
+    print(production_path())
+
+
+PUSH_HELP = "push the registry's commits and tags to origin and its packages to the DVC remote"
+
+
 def _sample_data(args: argparse.Namespace) -> None:
     from .data import write_sample_data
 
@@ -41,6 +116,7 @@ STEPS = {
     "features": ("features", "split the validated data into train and test sets"),
     "train": ("train", "fit the configured model"),
     "evaluate": ("evaluate", "score the model on the test set; write metrics and plots"),
+    "package": ("package", "bundle the model with its lineage: code, data, config, metrics"),
 }
 
 
@@ -55,6 +131,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, (module_name, help_text) in STEPS.items():
         commands.add_parser(name, help=help_text).set_defaults(handler=_step(module_name))
+
+    model_help = "model package (default: $MODEL_PATH, else the production model)"
+    serve = commands.add_parser("serve", help="serve the model over HTTP (FastAPI)")
+    serve.add_argument("--model", help=model_help)
+    serve.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="processes (default: 1)")
+    serve.set_defaults(handler=_serve)
+
+    score = commands.add_parser("score", help="score a CSV or Parquet file in chunks")
+    score.add_argument("input", help="CSV or Parquet file with the feature columns")
+    score.add_argument("output", help="file to write (.csv or .parquet), replaced atomically")
+    score.add_argument("--model", help=model_help)
+    score.add_argument("--chunk-size", type=int, default=100_000, help="rows per chunk")
+    score.set_defaults(handler=_score)
+
+    promote = commands.add_parser(
+        "promote", help="gate the candidate against production; register and promote it"
+    )
+    rollback = commands.add_parser("rollback", help="put the previous production model back")
+    rollback.add_argument("--to", metavar="VERSION", help="restore this version (e.g. v0.0.1)")
+    for command, handler in ((promote, _promote), (rollback, _rollback)):
+        command.add_argument("--push", action="store_true", help=PUSH_HELP)
+        command.set_defaults(handler=handler)
+    production_help = "print the package directory of the production model"
+    commands.add_parser("production", help=production_help).set_defaults(handler=_production)
 
     sample = commands.add_parser("sample-data", help="write the sample data set to data/raw")
     sample.add_argument("path", nargs="?", default="data/raw/breast_cancer.csv")

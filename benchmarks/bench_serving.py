@@ -1,0 +1,146 @@
+"""Serving throughput and latency, with wrk, against a FastAPI hello world in the same run.
+
+Servers run on 127.0.0.1 with 2 uvicorn workers each, prediction logging on:
+  - baseline: a FastAPI app whose only route is GET /health;
+  - our POST /predict with one record (target: >= 40% of the baseline's requests/s,
+    p99 <= 10 ms at 8 connections), and with 100 records;
+  - a load run: 64 connections for 30 s on /predict (target: zero errors), with the
+    servers' memory before and after.
+
+Needs wrk (`apt-get install -y wrk`). Run from the template's root with its venv:
+
+    .venv/bin/python benchmarks/bench_serving.py [--project PATH] [--seconds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from _baked import ENV, free_port, project, rss_mib, start, stop
+
+HELLO = """from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.get("/health")
+async def health():
+    return {"status": "ok"}
+"""
+
+# wrk calls done() once at the end: print the figures as one JSON line.
+REPORT = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %d, "seconds": %f, "p50_ms": %f, "p99_ms": %f, "errors": %d, "non_2xx": %d}\\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1e3,
+    latency:percentile(99) / 1e3, e.connect + e.read + e.write + e.timeout, e.status))
+end
+"""
+
+
+def wrk(url: str, connections: int, seconds: int, body: str | None, scratch: Path) -> dict:
+    script = scratch / "wrk.lua"
+    post = ""
+    if body is not None:
+        (scratch / "body.json").write_text(body)
+        post = (
+            'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+            f'wrk.body = io.open("{scratch / "body.json"}"):read("*a")\n'
+        )
+    script.write_text(post + REPORT)
+    threads = min(2, connections)
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    figures["rps"] = figures["requests"] / figures["seconds"]
+    return figures
+
+
+def line(name: str, f: dict) -> str:
+    return (
+        f"  {name:<34} {f['rps']:>9.0f} req/s   p50 {f['p50_ms']:6.2f} ms   "
+        f"p99 {f['p99_ms']:6.2f} ms   errors {f['errors']}   non-2xx {f['non_2xx']}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--project", help="a baked project (default: bake a fresh one)")
+    parser.add_argument("--seconds", type=int, default=15, help="duration of each wrk run")
+    parser.add_argument("--load-seconds", type=int, default=30)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk not found: install it with `apt-get install -y wrk`")
+
+    baked = project(args.project)
+    venv = baked / ".venv/bin"
+    scratch = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    (scratch / "hello.py").write_text(HELLO)
+    lineage = json.loads((baked / "models/candidate/lineage.json").read_text())
+    print(f"project {baked}, model {lineage['params']['model']['_target_']}")
+
+    hello_port, api_port = free_port(), free_port()
+    hello = start(
+        [str(venv / "uvicorn"), "hello:app", "--port", str(hello_port), "--workers", "2",
+         "--no-access-log", "--log-level", "warning"],
+        scratch, f"http://127.0.0.1:{hello_port}/health",
+    )  # fmt: skip
+    log = scratch / "predictions.jsonl"
+    api = start(
+        [str(venv / baked.name), "--log-level", "WARNING", "serve", "--model", "models/candidate",
+         "--port", str(api_port), "--workers", "2"],
+        baked, f"http://127.0.0.1:{api_port}/health", env=ENV | {"PREDICTION_LOG": str(log)},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/openapi.json") as response:
+            example = json.load(response)["components"]["schemas"]["Record"]["examples"][0]
+        one, hundred = json.dumps(example), json.dumps([example] * 100)
+        predict = f"http://127.0.0.1:{api_port}/predict"
+        # Warm both up so neither pays for first-request work in the measurement.
+        wrk(f"http://127.0.0.1:{hello_port}/health", 8, 2, None, scratch)
+        wrk(predict, 8, 2, one, scratch)
+
+        base = wrk(f"http://127.0.0.1:{hello_port}/health", 8, args.seconds, None, scratch)
+        single = wrk(predict, 8, args.seconds, one, scratch)
+        batch = wrk(predict, 8, args.seconds, hundred, scratch)
+        memory_before = rss_mib(api.pid)
+        load = wrk(predict, 64, args.load_seconds, one, scratch)
+        memory_after = rss_mib(api.pid)
+    finally:
+        stop(api)
+        stop(hello)
+
+    ratio = single["rps"] / base["rps"]
+    logged = sum(1 for _ in log.open()) if log.exists() else 0
+    rotated = len(list(scratch.glob("predictions.jsonl.*")))
+    print("\n8 connections, 2 uvicorn workers each, prediction logging on")
+    print(line("baseline: hello world GET /health", base))
+    print(line("POST /predict, 1 record", single))
+    print(line("POST /predict, 100 records", batch))
+    print(f"  -> 100 records: {batch['rps'] * 100:,.0f} predictions/s")
+    ok = "PASS" if ratio >= 0.4 else "MISS"
+    print(f"\n  /predict vs hello world: {ratio:.0%} of its req/s (target >= 40%)  {ok}")
+    ok = "PASS" if single["p99_ms"] <= 10 else "MISS"
+    print(f"  /predict p99: {single['p99_ms']:.2f} ms (target <= 10 ms)  {ok}")
+    print(f"\nload: 64 connections, {args.load_seconds} s, POST /predict with 1 record")
+    print(line("POST /predict, 1 record", load))
+    ok = "PASS" if load["errors"] == load["non_2xx"] == 0 else "MISS"
+    print(f"  errors: {load['errors'] + load['non_2xx']} (target 0)  {ok}")
+    print(f"  server memory (supervisor + workers): {memory_before:.0f} MiB before, "
+          f"{memory_after:.0f} MiB after")  # fmt: skip
+    print(f"  prediction log: {logged:,} lines in the current file, {rotated} rotated file(s)")
+    shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""The deploy path of a baked project, for real: its pipeline's package, the API over HTTP
+(uvicorn on 127.0.0.1, fuzzed by schemathesis), refusal of bad models, and batch scoring."""
+
+from __future__ import annotations
+
+import collections
+import csv
+import hashlib
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ENV, run
+
+pytestmark = pytest.mark.slow
+
+SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
+FUZZ_CASES = 1000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve_command(project: Path, *args: str) -> list[str]:
+    return ["uv", "run", "--frozen", project.name, "serve", *args]
+
+
+def http(method: str, url: str, body=None) -> tuple[int, dict]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture(scope="module")
+def api(default_project, tmp_path_factory):
+    """The project's API started by its own CLI, with the prediction log in a scratch dir."""
+    log = tmp_path_factory.mktemp("serve") / "predictions.jsonl"
+    port = free_port()
+    env = ENV | {"PREDICTION_LOG": str(log)}
+    args = ["--model", "models/candidate", "--port", str(port), "--workers", "2"]
+    command = serve_command(default_project, *args)
+    server = subprocess.Popen(
+        command,
+        cwd=default_project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if http("GET", f"{url}/health")[0] == 200:
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"the API did not start:\n{server.stdout.read()}")
+            time.sleep(0.5)
+        yield url, log
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_pipeline_packages_the_model_with_its_lineage(default_project):
+    package = default_project / "models/candidate"
+    lineage = json.loads((package / "lineage.json").read_text())
+    model_sha = hashlib.sha256((package / "model.joblib").read_bytes()).hexdigest()
+    assert lineage["checksum"] == model_sha
+    pointer = yaml.safe_load((default_project / "data/raw/breast_cancer.csv.dvc").read_text())
+    assert lineage["data"]["md5"] == pointer["outs"][0]["md5"]
+    head = run(["git", "rev-parse", "--short=12", "HEAD"], default_project).stdout.strip()
+    assert lineage["git_sha"] == head
+    metrics = json.loads((default_project / "reports/evaluation/metrics.json").read_text())
+    assert lineage["metrics"] == metrics
+    params = yaml.safe_load((default_project / "params.yaml").read_text())
+    assert lineage["params"] == params
+    assert {"python", "scikit-learn", "pandas", "numpy"} <= set(lineage["libraries"])
+
+
+def test_api_serves_the_package_over_http(api, default_project):
+    url, log = api
+    lineage = json.loads((default_project / "models/candidate/lineage.json").read_text())
+    version = lineage["checksum"][:12]
+    assert http("GET", f"{url}/health") == (200, {"status": "ok", "model_version": version})
+    status, metadata = http("GET", f"{url}/metadata")
+    assert status == 200 and metadata["checksum"] == lineage["checksum"]
+    assert metadata["metrics"] == lineage["metrics"]
+
+    schema = http("GET", f"{url}/openapi.json")[1]
+    example = schema["components"]["schemas"]["Record"]["examples"][0]
+    status, one = http("POST", f"{url}/predict", example)
+    assert status == 200 and len(one["predictions"]) == 1
+    status, many = http("POST", f"{url}/predict", [example] * 3)
+    assert status == 200 and many["predictions"] == one["predictions"] * 3
+    status, error = http("POST", f"{url}/predict", example | {"mean_radius": 1e6})
+    assert status == 422
+    rules = [(e["loc"][-1], e["type"]) for e in error["detail"]]
+    assert rules == [("mean_radius", "less_than_equal")]
+
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    mine = [e for e in events if e["request_id"] in (one["request_id"], many["request_id"])]
+    assert len(mine) == 4
+    assert all(e["inputs"] == example and e["model_version"] == one["model_version"] for e in mine)
+
+
+def test_schemathesis_finds_no_server_error(api, tmp_path):
+    url, _ = api
+    report = tmp_path / "events.ndjson"
+    done = subprocess.run(
+        [
+            str(SCHEMATHESIS), "run", f"{url}/openapi.json",
+            "--checks", "not_a_server_error,status_code_conformance,"
+            "content_type_conformance,response_schema_conformance",
+            "--max-examples", str(FUZZ_CASES), "--seed", "0", "--no-color",
+            "--report", "ndjson", "--report-ndjson-path", str(report),
+        ],
+        cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=540,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
+    statuses = collections.Counter()
+    for line in report.read_text().splitlines():
+        event = json.loads(line).get("ScenarioFinished")
+        if event and event["recorder"]["label"] == "POST /predict":
+            for interaction in event["recorder"]["interactions"].values():
+                statuses[interaction["response"]["status_code"]] += 1
+    assert sum(statuses.values()) >= FUZZ_CASES, statuses
+    assert statuses[200] > 0 and statuses[422] > 0, statuses
+    assert not [code for code in statuses if code >= 500], statuses
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "missing"])
+def test_serve_refuses_a_bad_model_with_a_clear_message(default_project, tmp_path, damage):
+    package = Path(shutil.copytree(default_project / "models/candidate", tmp_path / "package"))
+    if damage == "corrupt":
+        (package / "model.joblib").write_bytes(b"\x80\x04 not a model")
+        expected = "does not match the checksum"
+    else:
+        shutil.rmtree(package)
+        expected = "not found"
+    command = serve_command(default_project, "--model", str(package), "--port", str(free_port()))
+    done = run(command, default_project, check=False, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert expected in done.stderr and "make pipeline" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_score_streams_a_file_and_reports_bad_rows(default_project, tmp_path):
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    shutil.copyfile(default_project / "data/raw/breast_cancer.csv", source)
+    rows = list(csv.DictReader(source.open()))
+    cli = ["uv", "run", "--frozen", default_project.name, "score", "--model", "models/candidate"]
+    run([*cli, str(source), str(target), "--chunk-size", "50"], default_project)
+    scored = list(csv.DictReader(target.open()))
+    assert len(scored) == len(rows) == 569
+    assert list(scored[0]) == [*rows[0], "probability", "prediction"]
+    assert all(0 <= float(row["probability"]) <= 1 for row in scored)
+    right = sum(row["prediction"] == row["malignant"] for row in scored)
+    assert right / len(scored) > 0.9
+
+    before = target.read_bytes()
+    rows[120]["mean_area"] = "-5.0"
+    with source.open("w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    done = run([*cli, str(source), str(target), "--chunk-size", "50"], default_project, check=False)
+    assert done.returncode == 1
+    assert "'mean_area'" in done.stderr and "rows 121 " in done.stderr
+    assert "Traceback" not in done.stderr
+    assert target.read_bytes() == before

@@ -1,0 +1,333 @@
+"""Promotion and rollback: which packaged model is in production, recorded in git.
+
+The registry is GTO's: versions and stage assignments are git tags (`model@v0.0.2`,
+`model#prod#3`), so `gto show`, `gto history` and `git tag` tell anyone who promoted
+what and when. A promoted package is copied to models/registry/<version>/ and tracked
+by DVC: git holds its pointer, the DVC remote holds its files, and every version stays
+retrievable for a rollback.
+
+GTO decides which version is in production: the highest version whose latest `prod`
+event is an assignment. Rollback therefore unassigns the versions above its target,
+then assigns the target again, so the trail keeps both moves.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
+
+from .artifacts import atomic_dir
+from .errors import UserFacingError
+from .package import LINEAGE_FILE, load_package
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from omegaconf import DictConfig
+
+    from .package import ModelPackage
+
+log = structlog.get_logger(__name__)
+
+ARTIFACT = "model"  # the name declared in artifacts.yaml
+STAGE = "prod"  # the stage declared in .gto
+REGISTRY_DIR = Path("models/registry")
+PROMOTE_HINT = "run `{{ cookiecutter.project_slug }} promote`"
+
+
+class PromotionRefused(UserFacingError):
+    """The candidate failed the gate; the message shows the numbers."""
+
+
+@dataclass(frozen=True)
+class MetricCheck:
+    """One metric of the gate: the candidate may fall below production by at most max_drop."""
+
+    metric: str
+    candidate: float
+    production: float
+    max_drop: float
+
+    @property
+    def passed(self) -> bool:
+        # A tiny tolerance so that a drop of exactly max_drop passes despite float rounding.
+        return self.production - self.candidate <= self.max_drop + 1e-12
+
+    def __str__(self) -> str:
+        verdict = "ok" if self.passed else "FAILED"
+        return (
+            f"{self.metric}: candidate {self.candidate:.4f}, production {self.production:.4f}, "
+            f"allowed drop {self.max_drop:.4f} -> {verdict}"
+        )
+
+
+@dataclass(frozen=True)
+class Promotion:
+    version: str
+    previous: str | None
+    checks: list[MetricCheck]
+
+
+def score(package: ModelPackage, test: pd.DataFrame, threshold: float) -> dict[str, float]:
+    """The package's metrics on a labelled split, computed as the evaluate stage does."""
+    # Imported here: `production_path` (what the API asks) needs none of the scoring code.
+    from .evaluate import compute_metrics
+    from .features import feature_matrix
+    from .schema import TARGET
+
+    proba = package.model.predict_proba(feature_matrix(test))[:, 1]
+    return compute_metrics(test[TARGET].to_numpy(), proba, threshold)
+
+
+def check_gate(
+    candidate: Mapping[str, float],
+    production: Mapping[str, float],
+    max_drop: Mapping[str, float],
+) -> list[MetricCheck]:
+    """Compare candidate and production metric by metric, for every metric the gate lists."""
+    if not max_drop:
+        raise UserFacingError("promotion.max_drop in conf/config.yaml lists no metric.")
+    unknown = sorted(set(max_drop) - set(candidate))
+    if unknown:
+        raise UserFacingError(
+            f"promotion.max_drop in conf/config.yaml names unknown metrics {unknown}; "
+            f"choose from {sorted(candidate)}."
+        )
+    return [
+        MetricCheck(name, candidate[name], production[name], float(drop))
+        for name, drop in max_drop.items()
+    ]
+
+
+# --- GTO and git ---------------------------------------------------------------------
+
+
+def _gto():
+    """GTO's API, imported on use: it belongs to the pipeline tools, not the runtime."""
+    try:
+        import gto.api
+    except ImportError as exc:
+        raise UserFacingError(
+            "the model registry needs GTO (dependency group `pipeline`): run `uv sync`, "
+            "or name the model package with --model or MODEL_PATH."
+        ) from exc
+    return gto.api
+
+
+def _registry_call(function, *args, **kwargs):
+    """Call GTO; its errors (no git repository, unknown version) become one clear message."""
+    from gto.exceptions import GTOException
+    from scmrepo.exceptions import SCMError
+
+    try:
+        return function(".", *args, **kwargs)
+    except (GTOException, SCMError) as exc:
+        raise UserFacingError(f"model registry (GTO): {exc}") from exc
+
+
+def _semver(version: str):
+    from gto.versions import SemVer
+
+    return SemVer(version)
+
+
+def active_versions() -> list[str]:
+    """Versions whose latest `prod` event is an assignment, highest first."""
+    vstages = _registry_call(_gto().find_versions_in_stage, ARTIFACT, STAGE, versions_per_stage=-1)
+    versions = {vstage.version for vstage in vstages or []}
+    return sorted(versions, key=_semver, reverse=True)
+
+
+def registered_versions() -> list[str]:
+    """Every registered version of the model, highest first."""
+    versions = _registry_call(_gto().find_latest_version, ARTIFACT, all=True)
+    return sorted((v.version for v in versions), key=_semver, reverse=True)
+
+
+def production_version() -> str | None:
+    """The version GTO shows in `prod`, or None before the first promotion."""
+    active = active_versions()
+    return active[0] if active else None
+
+
+def package_dir(version: str) -> Path:
+    return REGISTRY_DIR / version
+
+
+def production_path() -> Path:
+    """The package directory of the model in production."""
+    version = production_version()
+    if version is None:
+        raise UserFacingError(f"no model is in production yet: {PROMOTE_HINT}.")
+    path = package_dir(version)
+    if not path.is_dir():
+        raise UserFacingError(
+            f"production model {version} is not in {path}: "
+            f"run `dvc pull {path}.dvc` to fetch it from the DVC remote."
+        )
+    return path
+
+
+def _git(*args: str) -> str:
+    done = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise UserFacingError(f"`git {' '.join(args)}` failed: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def _after_last_event() -> None:
+    """Wait until the clock is past the newest registry event.
+
+    GTO orders a version's events by tag time, to the second; two events on one
+    version within one second would leave its state ambiguous.
+    """
+    events = _registry_call(_gto().history, ARTIFACT)
+    if events:
+        wait = events[0]["timestamp"].timestamp() + 1 - datetime.now(UTC).timestamp()
+        if wait > 0:
+            time.sleep(wait)
+
+
+def _store(package: ModelPackage, version: str) -> str:
+    """Copy the package to the registry, track it with DVC, commit the pointer; return the sha."""
+    from dvc.repo import Repo
+
+    target = package_dir(version)
+    with atomic_dir(target) as tmp:
+        shutil.copytree(package.path, tmp, dirs_exist_ok=True)
+        # The version goes into the copy's lineage, so /metadata names it; the
+        # checksum covers model.joblib only, which stays byte for byte the same.
+        lineage = package.lineage | {"version": version}
+        (tmp / LINEAGE_FILE).write_text(json.dumps(lineage, indent=2) + "\n")
+    with Repo(".") as repo:
+        repo.scm_context.quiet = True  # the commit below stages the pointer, not the user
+        repo.add(str(target))
+    pointers = [f"{target}.dvc", str(REGISTRY_DIR / ".gitignore")]
+    _git("add", "--", *pointers)
+    if _git("status", "--porcelain", "--", *pointers):
+        # Only the pointer files go into this commit; whatever else is staged stays staged.
+        # The hooks are skipped: the commit holds nothing but files DVC generated.
+        message = f"Register {ARTIFACT} {version}"
+        _git("commit", "--no-verify", "--quiet", "-m", message, "--", *pointers)
+    # Unchanged pointers: an interrupted promotion committed them already.
+    return _git("log", "-1", "--format=%H", "--", pointers[0])
+
+
+def share() -> None:
+    """Push the registry commits and tags to git's origin, and the packages to the DVC remote."""
+    _git("push", "--quiet", "--follow-tags", "origin", "HEAD")
+    from dvc.repo import Repo
+
+    try:
+        with Repo(".") as repo:
+            repo.push(targets=[str(pointer) for pointer in sorted(REGISTRY_DIR.glob("*.dvc"))])
+    except Exception as exc:  # DVC raises many types; each means the push failed
+        raise UserFacingError(f"`dvc push` of the registry failed: {exc}") from exc
+
+
+def promote(cfg: DictConfig) -> Promotion:
+    """Gate the candidate against production on the test split; register and assign it."""
+    candidate = load_package(Path(cfg.artifacts.package))
+    test_path = Path(cfg.data.test_path)
+    if not test_path.exists():
+        raise UserFacingError(f"{test_path} not found: run `make pipeline` first.")
+    import pandas as pd
+
+    test = pd.read_parquet(test_path)
+    threshold = float(cfg.evaluate.threshold)
+    candidate_scores = score(candidate, test, threshold)
+
+    previous = production_version()
+    checks: list[MetricCheck] = []
+    if previous is not None:
+        _fetch(previous)
+        production = load_package(package_dir(previous))
+        if production.lineage["checksum"] == candidate.lineage["checksum"]:
+            return Promotion(previous, previous, [])
+        production_scores = score(production, test, threshold)
+        checks = check_gate(candidate_scores, production_scores, cfg.promotion.max_drop)
+        failed = [check for check in checks if not check.passed]
+        if failed:
+            lines = "\n".join(f"  {check}" for check in checks)
+            raise PromotionRefused(
+                f"promotion refused: the candidate scores worse than production {previous} "
+                f"on {test_path} by more than the gate allows (promotion.max_drop in "
+                f"conf/config.yaml):\n{lines}"
+            )
+
+    registered = registered_versions()
+    version = _semver(registered[0]).bump_patch().version if registered else "v0.0.1"
+    commit = _store(candidate, version)
+    summary = ", ".join(f"{name} {value:.4f}" for name, value in candidate_scores.items())
+    gto = _gto()
+    _registry_call(
+        gto.register, ARTIFACT, commit, version=version, message=f"Register {version}: {summary}"
+    )
+    reason = f"passed the gate against {previous}" if previous else "first production model"
+    _registry_call(
+        gto.assign, ARTIFACT, STAGE, version=version, message=f"Promote {version}: {reason}"
+    )
+    log.info("model promoted", version=version, previous=previous, **candidate_scores)
+    return Promotion(version, previous, checks)
+
+
+def _fetch(version: str) -> None:
+    """Make sure a version's package is in the workspace, pulling it from DVC if needed."""
+    path = package_dir(version)
+    if path.is_dir():
+        return
+    pointer = Path(f"{path}.dvc")
+    if not pointer.exists():
+        raise UserFacingError(f"{pointer} not found: pull the commits that registered {version}.")
+    from dvc.repo import Repo
+
+    try:
+        with Repo(".") as repo:
+            repo.pull(targets=[str(pointer)])
+    except Exception as exc:  # DVC raises many types; each means the files are unreachable
+        raise UserFacingError(f"cannot fetch {version} from the DVC remote: {exc}") from exc
+
+
+def rollback(to: str | None = None) -> tuple[str, str]:
+    """Put an earlier version back in production; return (previous, restored)."""
+    active = active_versions()
+    if not active:
+        raise UserFacingError(f"nothing to roll back: no model is in production ({PROMOTE_HINT}).")
+    current = active[0]
+    if to is None:
+        if len(active) < 2:
+            raise UserFacingError(
+                f"nothing to roll back to: {current} is the only production version left. "
+                "Use `--to VERSION` to choose any registered version."
+            )
+        target = active[1]
+    else:
+        registered = registered_versions()
+        if to not in registered:
+            raise UserFacingError(f"{to} is not a registered version; choose from {registered}.")
+        if to == current:
+            raise UserFacingError(f"{to} is already in production.")
+        target = to
+    _fetch(target)
+    load_package(package_dir(target))  # refuses a package whose checksum does not match
+
+    gto = _gto()
+    message = f"Restore {target} to production (was {current})"
+    for version in active:
+        if _semver(version) > _semver(target):
+            _after_last_event()
+            _registry_call(gto.unassign, ARTIFACT, version=version, stage=STAGE, message=message)
+    _after_last_event()
+    _registry_call(
+        gto.assign, ARTIFACT, STAGE, version=target, message=message, force=target in active
+    )
+    log.info("model rolled back", previous=current, version=target)
+    return current, target

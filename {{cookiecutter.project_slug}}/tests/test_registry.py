@@ -1,0 +1,143 @@
+"""Promotion and rollback in a scratch git repository: the gate, GTO's tags, DVC's copies."""
+
+import shutil
+import subprocess
+
+import pytest
+from conftest import ROOT
+
+from {{ cookiecutter.module_name }} import registry
+from {{ cookiecutter.module_name }}.cli import main
+from {{ cookiecutter.module_name }}.errors import UserFacingError
+from {{ cookiecutter.module_name }}.package import load_package
+from {{ cookiecutter.module_name }}.registry import MetricCheck, check_gate
+
+PIPELINE = ["validate", "features", "train", "evaluate", "package"]
+WEAK_MODEL = ["model.max_depth=1", "model.n_estimators=1"]
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], check=True, capture_output=True, text=True).stdout
+
+
+def test_gate_passes_a_drop_within_the_margin():
+    checks = check_gate({"roc_auc": 0.985}, {"roc_auc": 0.99}, {"roc_auc": 0.01})
+    assert checks == [MetricCheck("roc_auc", 0.985, 0.99, 0.01)]
+    assert checks[0].passed
+
+
+def test_gate_passes_a_drop_of_exactly_the_margin():
+    assert check_gate({"f1": 0.88}, {"f1": 0.9}, {"f1": 0.02})[0].passed
+
+
+def test_gate_fails_a_larger_drop_and_shows_the_numbers():
+    (check,) = check_gate(
+        {"roc_auc": 0.9, "f1": 0.5}, {"roc_auc": 0.95, "f1": 0.1}, {"roc_auc": 0.01}
+    )
+    assert not check.passed
+    assert str(check) == (
+        "roc_auc: candidate 0.9000, production 0.9500, allowed drop 0.0100 -> FAILED"
+    )
+
+
+def test_gate_refuses_a_metric_it_does_not_know():
+    with pytest.raises(UserFacingError, match=r"unknown metrics \['auc'\].*roc_auc"):
+        check_gate({"roc_auc": 0.9}, {"roc_auc": 0.9}, {"auc": 0.01})
+
+
+@pytest.fixture
+def repo(workdir, monkeypatch):
+    """A scratch project under git and DVC, with its own git and DVC remotes."""
+    for key in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{key}_NAME", "Grace Hopper")
+        monkeypatch.setenv(f"GIT_{key}_EMAIL", "grace@example.com")
+    for name in (".gto", "artifacts.yaml"):
+        shutil.copy(ROOT / name, workdir / name)
+    git("init", "--quiet", "--initial-branch=main")
+    git("init", "--quiet", "--bare", str(workdir.parent / "origin.git"))
+    git("remote", "add", "origin", str(workdir.parent / "origin.git"))
+    for dvc_args in (["init", "--quiet"], ["remote", "add", "-d", "storage", "../dvc"]):
+        subprocess.run(["dvc", *dvc_args], check=True, capture_output=True)
+    git("add", ".gto", "artifacts.yaml", ".dvc")
+    git("commit", "--quiet", "-m", "scratch project")
+    assert main(["sample-data"]) == 0
+    return workdir
+
+
+def build_candidate(*overrides: str) -> None:
+    assert main(["params", *overrides]) == 0
+    for step in PIPELINE:
+        assert main([step]) == 0, step
+
+
+def registry_tags() -> set[str]:
+    """The registry's git tags: versions, prod assignments (#N) and unassignments (!#N)."""
+    return set(git("tag", "--list", "model*").split())
+
+
+def test_production_path_before_any_promotion_says_to_promote(repo):
+    with pytest.raises(UserFacingError, match="no model is in production yet.*promote"):
+        registry.production_path()
+
+
+def test_rollback_before_any_promotion_is_refused(repo, capsys):
+    assert main(["rollback"]) == 1
+    assert "nothing to roll back" in capsys.readouterr().err
+
+
+def test_promote_gate_and_rollback(repo, capsys):
+    # No production yet: the first candidate is promoted without a comparison.
+    build_candidate()
+    assert main(["promote", "--push"]) == 0
+    assert registry.production_path() == registry.REGISTRY_DIR / "v0.0.1"
+    assert load_package(registry.production_path()).version == "v0.0.1"
+    capsys.readouterr()
+    assert main(["production"]) == 0
+    assert capsys.readouterr().out.strip() == "models/registry/v0.0.1"
+    assert registry_tags() == {"model@v0.0.1", "model#prod#1"}
+    assert (repo / "models/registry/v0.0.1.dvc").exists()
+    assert "models/registry/v0.0.1.dvc" in git("show", "--name-only", "model@v0.0.1")
+    assert "model#prod#1" in git("ls-remote", "--tags", "origin")
+    assert any((repo.parent / "dvc").rglob("*")), "the package reached the DVC remote"
+
+    # The same candidate again: nothing new to register.
+    assert main(["promote"]) == 0
+    assert "already in production as v0.0.1" in capsys.readouterr().out
+
+    # A much weaker model fails the gate; the message has the numbers and nothing changes.
+    build_candidate(*WEAK_MODEL)
+    capsys.readouterr()
+    assert main(["promote"]) == 1
+    err = capsys.readouterr().err
+    assert "promotion refused" in err and "production v0.0.1" in err
+    assert "roc_auc: candidate 0." in err and "allowed drop 0.0100 -> FAILED" in err
+    assert registry_tags() == {"model@v0.0.1", "model#prod#1"}
+
+    # A model about as good passes and becomes production.
+    build_candidate("model=logistic_regression")
+    assert main(["promote", "--push"]) == 0
+    assert "roc_auc: candidate" in capsys.readouterr().out
+    assert registry.production_version() == "v0.0.2"
+
+    # Rollback: v0.0.1 again, by a new assignment; the trail keeps every move.
+    assert main(["rollback"]) == 0
+    assert "production is now v0.0.1 (was v0.0.2)" in capsys.readouterr().out
+    assert registry.production_path() == registry.REGISTRY_DIR / "v0.0.1"
+    assert registry_tags() == {
+        *("model@v0.0.1", "model#prod#1", "model@v0.0.2", "model#prod#2"),
+        *("model#prod!#3", "model#prod#4"),  # v0.0.2 unassigned, v0.0.1 assigned again
+    }
+    tagger = git("tag", "--list", "--format=%(taggername) %(contents:subject)", "model#prod#4")
+    assert tagger.strip() == "Grace Hopper Restore v0.0.1 to production (was v0.0.2)"
+
+    # Nothing older is left in production: a second rollback is refused, and says what to do.
+    assert main(["rollback"]) == 1
+    assert "nothing to roll back to: v0.0.1" in capsys.readouterr().err
+
+    # Any registered version can be restored by name; the package is fetched if missing.
+    shutil.rmtree(repo / "models/registry/v0.0.2")
+    shutil.rmtree(repo / ".dvc/cache")
+    assert main(["rollback", "--to", "v0.0.2"]) == 0
+    assert registry.production_path() == registry.REGISTRY_DIR / "v0.0.2"
+    assert main(["rollback", "--to", "v9.9.9"]) == 1
+    assert "v9.9.9 is not a registered version" in capsys.readouterr().err
