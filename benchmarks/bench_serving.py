@@ -95,12 +95,13 @@ def main() -> int:
         scratch, f"http://127.0.0.1:{hello_port}/health",
     )  # fmt: skip
     log = scratch / "predictions.jsonl"
-    api = start(
-        [str(venv / baked.name), "--log-level", "WARNING", "serve", "--model", "models/candidate",
-         "--port", str(api_port), "--workers", "2"],
-        baked, f"http://127.0.0.1:{api_port}/health", env=ENV | {"PREDICTION_LOG": str(log)},
-    )  # fmt: skip
+    api = None
     try:
+        api = start(
+            [str(venv / baked.name), "--log-level", "WARNING", "serve",
+             "--model", "models/candidate", "--port", str(api_port), "--workers", "2"],
+            baked, f"http://127.0.0.1:{api_port}/health", env=ENV | {"PREDICTION_LOG": str(log)},
+        )  # fmt: skip
         with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/openapi.json") as response:
             example = json.load(response)["components"]["schemas"]["Record"]["examples"][0]
         one, hundred = json.dumps(example), json.dumps([example] * 100)
@@ -116,7 +117,8 @@ def main() -> int:
         load = wrk(predict, 64, args.load_seconds, one, scratch)
         memory_after = rss_mib(api.pid)
     finally:
-        stop(api)
+        if api is not None:
+            stop(api)
         stop(hello)
 
     ratio = single["rps"] / base["rps"]

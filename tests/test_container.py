@@ -190,6 +190,8 @@ def test_image_builds_and_serves_the_production_model(cookies):
     project = bake(cookies, **COMBINATIONS["default"])
     run(["make", "pipeline"], project)
     run(["make", "promote"], project)
+    # The CI image jobs build once a tag matches this pattern: the promotion made one.
+    assert run(["git", "tag", "--list", "model#prod#*"], project).stdout.strip()
     package = project / run(["uv", "run", project.name, "production"], project).stdout.strip()
     lineage = json.loads((package / "lineage.json").read_text())
 
