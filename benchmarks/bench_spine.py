@@ -127,7 +127,8 @@ def post_gen_steps(dest: Path, runs: int) -> dict[str, float]:
 
     hook.run = timed_run
     saved_environ = dict(os.environ)
-    os.environ.update(ENV)  # the hook reads os.environ, as it does under cookiecutter
+    os.environ.clear()  # the hook reads os.environ, as it does under cookiecutter
+    os.environ.update(ENV)
     try:
         for _ in range(runs):
             project, _ = bake(dest, hooks=False)

@@ -3,11 +3,16 @@
 import hashlib
 import json
 
+import joblib
+import numpy as np
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
 
+from {{ cookiecutter.module_name }}.features import feature_matrix
 from {{ cookiecutter.module_name }}.package import (
     LINEAGE_FILE,
     MODEL_FILE,
+    ONNX_FILE,
     ModelPackageError,
     data_hash,
     load_package,
@@ -24,6 +29,8 @@ def test_package_loads_with_its_lineage_and_version(model_package):
     assert package.version == lineage["checksum"][:12]
     assert package.path == model_package
     assert hasattr(package.model, "predict_proba")
+    onnx_bytes = (model_package / ONNX_FILE).read_bytes()
+    assert lineage["onnx_checksum"] == hashlib.sha256(onnx_bytes).hexdigest()
 
 
 def test_a_version_set_in_the_lineage_wins(package_copy):
@@ -41,16 +48,55 @@ def test_changed_model_is_refused(package_copy):
     assert MODEL_FILE in message and "checksum" in message and "make pipeline" in message
 
 
+def _replace_with_garbage(package_dir, name, key):
+    """Overwrite a model file and record its new checksum, as if it had been packaged so."""
+    (package_dir / name).write_bytes(b"not a model")
+    lineage = json.loads((package_dir / LINEAGE_FILE).read_text())
+    lineage[key] = hashlib.sha256(b"not a model").hexdigest()
+    (package_dir / LINEAGE_FILE).write_text(json.dumps(lineage))
+
+
 def test_corrupt_model_with_matching_checksum_is_refused(package_copy):
-    (package_copy / MODEL_FILE).write_bytes(b"not a pickle")
-    lineage = json.loads((package_copy / LINEAGE_FILE).read_text())
-    lineage["checksum"] = hashlib.sha256(b"not a pickle").hexdigest()
-    (package_copy / LINEAGE_FILE).write_text(json.dumps(lineage))
-    with pytest.raises(ModelPackageError, match="cannot be loaded"):
+    _replace_with_garbage(package_copy, MODEL_FILE, "checksum")
+    with pytest.raises(ModelPackageError, match=f"{MODEL_FILE} cannot be loaded"):
+        _ = load_package(package_copy).model
+
+
+def test_corrupt_onnx_with_matching_checksum_is_refused(package_copy):
+    _replace_with_garbage(package_copy, ONNX_FILE, "onnx_checksum")
+    with pytest.raises(ModelPackageError, match=f"{ONNX_FILE} cannot be loaded"):
+        load_package(package_copy).onnx_session()
+
+
+def test_changed_onnx_model_is_refused(package_copy):
+    with (package_copy / ONNX_FILE).open("ab") as model:
+        model.write(b"\0")
+    with pytest.raises(ModelPackageError, match=f"{ONNX_FILE} does not match the checksum"):
         load_package(package_copy)
 
 
-@pytest.mark.parametrize("missing", [MODEL_FILE, LINEAGE_FILE])
+class LargeRadius(ClassifierMixin, BaseEstimator):
+    """A model of the user's own, which no ONNX converter knows."""
+
+    def fit(self, x, y):
+        self.classes_, self.n_features_in_ = np.array([0, 1]), x.shape[1]
+        return self
+
+    def predict_proba(self, x):
+        positive = (x[:, 0] > 15).astype(float)
+        return np.column_stack([1 - positive, positive])
+
+
+def test_model_without_onnx_converter_is_packaged_without_onnx(tmp_path, sample):
+    model_file = tmp_path / "model.joblib"
+    joblib.dump(LargeRadius().fit(feature_matrix(sample), None), model_file)
+    package = load_package(write_package(model_file, tmp_path / "package", {}))
+    assert not (tmp_path / "package" / ONNX_FILE).exists()
+    assert package.onnx_session() is None
+    assert isinstance(package.model, LargeRadius)
+
+
+@pytest.mark.parametrize("missing", [MODEL_FILE, ONNX_FILE, LINEAGE_FILE])
 def test_missing_file_is_named(package_copy, missing):
     (package_copy / missing).unlink()
     with pytest.raises(ModelPackageError, match=f"{missing} is missing"):

@@ -5,15 +5,8 @@ Tabular input is validated with the schema (`data.validate`), laid out with
 request model derived from the same schema and hands over the matrix directly.
 """
 
-from collections.abc import Callable
-
 import numpy as np
 import pandas as pd
-import sklearn
-from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from .data import validate
 from .features import feature_matrix
@@ -23,111 +16,36 @@ from .schema import FEATURE_SCHEMA
 PROBABILITY = "probability"
 PREDICTION = "prediction"
 
-# Up to this many rows the compiled form below is faster than scikit-learn, whose
-# per-call checks and per-tree loop cost ~5 ms even for one row (200 trees);
-# beyond it scikit-learn's compiled tree walk wins.
-SMALL_BATCH = 512
-
-
-def _scaler(step: StandardScaler) -> Callable[[np.ndarray], np.ndarray]:
-    mean = step.mean_ if step.with_mean else 0.0
-    scale = step.scale_ if step.with_std else 1.0
-    return lambda x: (x - mean) / scale
-
-
-def _logistic(step: LogisticRegression) -> Callable[[np.ndarray], np.ndarray]:
-    coef, intercept = step.coef_[0], step.intercept_[0]
-    return lambda x: 1.0 / (1.0 + np.exp(-(x @ coef + intercept)))
-
-
-def _forest(step: RandomForestClassifier | ExtraTreesClassifier) -> Callable:
-    """All trees as flat arrays, walked level by level for every tree at once.
-
-    Leaves point to themselves, so `max_depth` steps reach every leaf. Like
-    scikit-learn, features are compared as float32 and the trees' class
-    fractions are averaged.
-    """
-    trees = [estimator.tree_ for estimator in step.estimators_]
-    offsets = np.cumsum([0] + [tree.node_count for tree in trees[:-1]])
-
-    def links(side: str) -> np.ndarray:
-        return np.concatenate(
-            [
-                np.where(tree.children_left < 0, np.arange(tree.node_count), getattr(tree, side))
-                + offset
-                for tree, offset in zip(trees, offsets, strict=True)
-            ]
-        )
-
-    left, right = links("children_left"), links("children_right")
-    children = np.stack([right, left], axis=1).ravel()  # children[2 * node + goes_left]
-    feature = np.concatenate([np.maximum(tree.feature, 0) for tree in trees])
-    threshold = np.concatenate([tree.threshold for tree in trees])
-    values = np.concatenate([tree.value[:, 0, :] for tree in trees])
-    positive = values[:, 1] / values.sum(axis=1)
-    depth = max(tree.max_depth for tree in trees)
-
-    def proba(x: np.ndarray) -> np.ndarray:
-        x = x.astype(np.float32).astype(np.float64)
-        if len(x) == 1:
-            # One row: take every node's branch at once, then follow the links.
-            next_node = np.where(x[0, feature] <= threshold, left, right)
-            node = offsets
-            for _ in range(depth):
-                node = next_node[node]
-            return positive[node].sum(keepdims=True) / len(node)
-        flat, row_start = x.ravel(), (np.arange(len(x)) * x.shape[1])[:, None]
-        node = np.broadcast_to(offsets, (len(x), len(offsets)))
-        for _ in range(depth):
-            goes_left = flat[row_start + feature[node]] <= threshold[node]
-            node = children[2 * node + goes_left]
-        return positive[node].sum(axis=1) / len(offsets)
-
-    return proba
-
-
-_COMPILERS = {
-    StandardScaler: _scaler,
-    LogisticRegression: _logistic,
-    RandomForestClassifier: _forest,
-    ExtraTreesClassifier: _forest,
-}
-
-
-def compile_model(model) -> Callable[[np.ndarray], np.ndarray] | None:
-    """The positive-class probability as plain numpy, or None for unsupported models."""
-    steps = [step for _, step in model.steps] if isinstance(model, Pipeline) else [model]
-    if not all(type(step) in _COMPILERS for step in steps):
-        return None
-    if list(getattr(steps[-1], "classes_", [])) != [0, 1]:
-        return None
-    functions = [_COMPILERS[type(step)](step) for step in steps]
-
-    def proba(x: np.ndarray) -> np.ndarray:
-        for function in functions:
-            x = function(x)
-        return x
-
-    return proba
-
 
 class Predictor:
-    """Scores feature rows with a packaged model: probability of the positive class and label."""
+    """Scores feature rows with a packaged model: probability of the positive class and label.
 
-    def __init__(self, package: ModelPackage):
+    ONNX Runtime runs the package's model.onnx; a package without one (a model
+    skl2onnx cannot convert) is scored by scikit-learn with its input checks off,
+    since the input is validated already.
+    """
+
+    def __init__(self, package: ModelPackage, threads: int | None = None):
         self.package = package
-        self.model = package.model
         self.version = package.version
         self.threshold = float(package.lineage["params"]["evaluate"]["threshold"])
-        self._compiled = compile_model(self.model)
+        self._session = package.onnx_session(threads)
+        if self._session is None:
+            package.model  # noqa: B018 - load now, so a broken model fails at start-up
+        else:
+            self._input = self._session.get_inputs()[0].name
+            # skl2onnx's outputs: the label, then the probabilities of each class.
+            self._output = self._session.get_outputs()[1].name
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Positive-class probabilities for a validated float matrix in schema order."""
-        if self._compiled is not None and len(x) <= SMALL_BATCH:
-            return self._compiled(x)
-        # The input is already validated: skip scikit-learn's repeated checks.
+        if self._session is not None:
+            x = np.ascontiguousarray(x, dtype=np.float64)
+            return self._session.run([self._output], {self._input: x})[0][:, 1]
+        import sklearn
+
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-            return self.model.predict_proba(x)[:, 1]
+            return self.package.model.predict_proba(x)[:, 1]
 
     def predict_matrix(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         proba = self.predict_proba(x)

@@ -77,13 +77,14 @@ class Promotion:
 
 
 def score(package: ModelPackage, test: pd.DataFrame, threshold: float) -> dict[str, float]:
-    """The package's metrics on a labelled split, computed as the evaluate stage does."""
+    """The package's metrics on a labelled split, scored as the API and batch scoring do."""
     # Imported here: `production_path` (what the API asks) needs none of the scoring code.
     from .evaluate import compute_metrics
     from .features import feature_matrix
+    from .predict import Predictor
     from .schema import TARGET
 
-    proba = package.model.predict_proba(feature_matrix(test))[:, 1]
+    proba = Predictor(package).predict_proba(feature_matrix(test))
     return compute_metrics(test[TARGET].to_numpy(), proba, threshold)
 
 

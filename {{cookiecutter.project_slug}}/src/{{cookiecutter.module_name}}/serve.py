@@ -23,13 +23,15 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
 
 from .package import load_package, resolve_package_path
-from .predict import PREDICTION, PROBABILITY, SMALL_BATCH, Predictor
+from .predict import PREDICTION, PROBABILITY, Predictor
 from .schema import FEATURE_SCHEMA, FEATURES
 
 PREDICTION_LOG = Path("logs/predictions.jsonl")
 LOG_MAX_BYTES = 50 * 1024 * 1024
 LOG_BACKUPS = 10
 MAX_RECORDS = 10_000
+# Bigger requests are scored in the thread pool, so they do not hold up small ones.
+THREAD_POOL_ROWS = 512
 
 # pandera checks -> pydantic constraints: (statistic, constraint when inclusive, when exclusive).
 BOUNDS = {
@@ -138,7 +140,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
-        state["predictor"] = Predictor(load_package(package_path))
+        # One thread per worker process: uvicorn's workers already use every core.
+        state["predictor"] = Predictor(load_package(package_path), threads=1)
         state["log"] = PredictionLog(prediction_log, log_max_bytes, log_backups)
         yield
         state["log"].close()
@@ -177,7 +180,7 @@ def create_app(
             await run_in_threadpool(predictor.predict_frame, pd.DataFrame.from_records(records))
         # Already validated by the request model: build the matrix straight from the fields.
         x = np.array([[r[name] for name in FEATURES] for r in records], dtype=np.float64)
-        if len(x) > SMALL_BATCH:
+        if len(x) > THREAD_POOL_ROWS:
             proba, labels = await run_in_threadpool(predictor.predict_matrix, x)
         else:
             proba, labels = predictor.predict_matrix(x)
