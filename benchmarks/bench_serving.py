@@ -5,17 +5,21 @@ Servers run on 127.0.0.1 with 2 uvicorn workers each, prediction logging on:
   - our POST /predict with one record (target: >= 40% of the baseline's requests/s,
     p99 <= 10 ms at 8 connections), and with 100 records;
   - a load run: 64 connections for 30 s on /predict (target: zero errors), with the
-    servers' memory before and after.
+    servers' memory before and after;
+  - `mlflow models serve` of the same model (2 workers), one record per POST /invocations
+    (target: our /predict >= 10x its requests/s). mlflow is installed from PyPI into a
+    throwaway venv, never into the project; `--no-mlflow` skips this part.
 
 Needs wrk (`apt-get install -y wrk`). Run from the template's root with its venv:
 
-    .venv/bin/python benchmarks/bench_serving.py [--project PATH] [--seconds 15]
+    .venv/bin/python benchmarks/bench_serving.py [--project PATH] [--seconds 15] [--no-mlflow]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -23,7 +27,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from _baked import ENV, free_port, project, rss_mib, start, stop
+from _baked import ENV, free_port, project, rss_mib, run, start, stop
 
 HELLO = """from fastapi import FastAPI
 
@@ -65,6 +69,43 @@ def wrk(url: str, connections: int, seconds: int, body: str | None, scratch: Pat
     return figures
 
 
+# Runs in the throwaway venv: the project's model.joblib in MLflow's format, served by
+# scikit-learn's predict_proba like our /predict. Pickled like model.joblib: MLflow's default
+# (skops) refuses tree models unless each of their types is listed as trusted.
+SAVE_MLFLOW_MODEL = """import sys, joblib, mlflow.sklearn
+mlflow.sklearn.save_model(joblib.load(sys.argv[1]), sys.argv[2],
+                          serialization_format="cloudpickle", pyfunc_predict_fn="predict_proba")
+"""
+
+
+def mlflow_server(baked: Path, scratch: Path) -> tuple[list[str], dict] | None:
+    """`mlflow models serve` of the project's model and its environment, or None if mlflow
+    cannot be installed."""
+    project_python = str(baked / ".venv/bin/python")
+    # Same Python, scikit-learn and numpy as the project, so its model.joblib loads as is.
+    pins = run([project_python, "-c", "from importlib.metadata import version as v; "
+                "print(f'scikit-learn=={v(\"scikit-learn\")} numpy=={v(\"numpy\")}')"],
+               baked).stdout.split()  # fmt: skip
+    venv = scratch / "mlflow-venv"
+    print(f"installing mlflow ({', '.join(pins)}) into {venv} ...", flush=True)
+    for cmd in (
+        ["uv", "venv", "--quiet", "--python", project_python, str(venv)],
+        ["uv", "pip", "install", "--quiet", "--python", str(venv / "bin/python"), "mlflow", *pins],
+    ):
+        done = subprocess.run(cmd, env=ENV, capture_output=True, text=True)
+        if done.returncode != 0:
+            print(f"MLFLOW NOT INSTALLED, no mlflow baseline: {' '.join(cmd)} failed:\n"
+                  f"{done.stdout}{done.stderr}")  # fmt: skip
+            return None
+    model_dir = scratch / "mlflow-model"
+    save = [str(venv / "bin/python"), "-c", SAVE_MLFLOW_MODEL]
+    run([*save, str(baked / "models/candidate/model.joblib"), str(model_dir)], scratch)
+    cmd = [str(venv / "bin/mlflow"), "models", "serve", "-m", str(model_dir),
+           "--env-manager", "local", "-h", "127.0.0.1", "-w", "2"]  # fmt: skip
+    # mlflow starts `uvicorn` from PATH: make it the one in its venv.
+    return cmd, ENV | {"PATH": f"{venv / 'bin'}{os.pathsep}{ENV['PATH']}"}
+
+
 def line(name: str, f: dict) -> str:
     return (
         f"  {name:<34} {f['rps']:>9.0f} req/s   p50 {f['p50_ms']:6.2f} ms   "
@@ -77,6 +118,7 @@ def main() -> int:
     parser.add_argument("--project", help="a baked project (default: bake a fresh one)")
     parser.add_argument("--seconds", type=int, default=15, help="duration of each wrk run")
     parser.add_argument("--load-seconds", type=int, default=30)
+    parser.add_argument("--no-mlflow", action="store_true", help="skip the mlflow baseline")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: install it with `apt-get install -y wrk`")
@@ -140,6 +182,27 @@ def main() -> int:
     print(f"  server memory (supervisor + workers): {memory_before:.0f} MiB before, "
           f"{memory_after:.0f} MiB after")  # fmt: skip
     print(f"  prediction log: {logged:,} lines in the current file, {rotated} rotated file(s)")
+
+    server = None if args.no_mlflow else mlflow_server(baked, scratch)
+    if server is not None:
+        (serve, serve_env), port = server, free_port()
+        ping = f"http://127.0.0.1:{port}/ping"
+        mlflow = start([*serve, "-p", str(port)], scratch, ping, env=serve_env)
+        try:
+            invocations = f"http://127.0.0.1:{port}/invocations"
+            split = {"columns": list(example), "data": [list(example.values())]}
+            body = json.dumps({"dataframe_split": split})
+            wrk(invocations, 8, 2, body, scratch)  # warm-up, as for ours
+            theirs = wrk(invocations, 8, args.seconds, body, scratch)
+        finally:
+            stop(mlflow)
+        ratio = single["rps"] / theirs["rps"]
+        print("\nmlflow models serve of the same model: 8 connections, 2 workers")
+        print(line("POST /predict, 1 record (above)", single))
+        print(line("mlflow POST /invocations, 1 record", theirs))
+        ok = "PASS" if ratio >= 10 and theirs["errors"] == theirs["non_2xx"] == 0 else "MISS"
+        print(f"  /predict vs mlflow: {ratio:.1f}x its req/s (target >= 10x)  {ok}")
+    print(f"\n{os.cpu_count()} cores, load average {' '.join(map(str, os.getloadavg()))}")
     shutil.rmtree(scratch, ignore_errors=True)
     return 0
 

@@ -30,6 +30,7 @@ RESERVED_MODULES = frozenset(
     }
 )  # fmt: skip
 
+MAX_SLUG_LENGTH = 63  # a Kubernetes object name (the deploy/ manifests use the slug)
 SLUG_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 MODULE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
@@ -57,6 +58,11 @@ def check_description(text: str) -> list[str]:
 
 
 def check_slug(slug: str) -> list[str]:
+    if len(slug) > MAX_SLUG_LENGTH:
+        return [
+            f"project_slug {slug!r} is {len(slug)} characters long: Kubernetes names it is used "
+            f"for allow {MAX_SLUG_LENGTH}; type a shorter one."
+        ]
     if SLUG_RE.match(slug):
         return []
     return [

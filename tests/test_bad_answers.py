@@ -24,6 +24,7 @@ BAD_ANSWERS = {
     "slug with space": ({"project_slug": "my project"}, "'my-project'"),
     "slug with underscore": ({"project_slug": "my_project"}, "'my-project'"),
     "slug starting with digit": ({"project_slug": "2fast"}, "not a valid distribution"),
+    "slug too long": ({"project_slug": "a" * 64}, "64 characters long"),
     "empty name": ({"project_name": "  ", "project_slug": "x-project"}, "project_name is empty"),
     "email without at": ({"author_email": "ada.example.com"}, "not an email address"),
     "email without domain": ({"author_email": "ada@localhost"}, "not an email address"),

@@ -21,7 +21,10 @@ ADDED_BY_HOOK = {
 # Rendered, then moved out of git by the hook (`dvc add`).
 TRACKED_BY_DVC = {"data/raw/breast_cancer.csv"}
 CI_FILES = {"github": ".github/workflows/ci.yml", "gitlab": ".gitlab-ci.yml"}
-MAKE_TARGETS = ["setup", "lint", "test", "data", "sample-data", "pipeline", "notebooks"]
+MAKE_TARGETS = [
+    "setup", "lint", "test", "data", "sample-data", "pipeline", "notebooks",
+    "serve", "score", "promote", "rollback", "image", "deploy",
+]  # fmt: skip
 UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|\{#")
 
 

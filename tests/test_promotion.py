@@ -130,4 +130,3 @@ def test_promote_gate_rollback_and_serving(cookies):
     assert "model#prod#4|Rita Reviewer|Restore v0.0.1 to production (was v0.0.2)" in tags
     log = run(["git", "log", "--format=%an|%s", "-2"], project).stdout.splitlines()
     assert log == ["Rita Reviewer|Register model v0.0.2", "Rita Reviewer|Register model v0.0.1"]
-
