@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -102,8 +103,15 @@ def mlflow_server(baked: Path, scratch: Path) -> tuple[list[str], dict] | None:
     run([*save, str(baked / "models/candidate/model.joblib"), str(model_dir)], scratch)
     cmd = [str(venv / "bin/mlflow"), "models", "serve", "-m", str(model_dir),
            "--env-manager", "local", "-h", "127.0.0.1", "-w", "2"]  # fmt: skip
-    # mlflow starts `uvicorn` from PATH: make it the one in its venv.
-    return cmd, ENV | {"PATH": f"{venv / 'bin'}{os.pathsep}{ENV['PATH']}"}
+    # mlflow starts `uvicorn` from PATH: make it the one in its venv. Quiet as ours is (no access
+    # log), and without the warning that a model fitted on arrays gets a DataFrame: an mlflow
+    # user's model would have been fitted on one.
+    return cmd, ENV | {
+        "PATH": f"{venv / 'bin'}{os.pathsep}{ENV['PATH']}",
+        "UVICORN_ACCESS_LOG": "false",
+        "UVICORN_LOG_LEVEL": "warning",
+        "PYTHONWARNINGS": "ignore:X has feature names",
+    }
 
 
 def line(name: str, f: dict) -> str:
@@ -188,6 +196,8 @@ def main() -> int:
         (serve, serve_env), port = server, free_port()
         ping = f"http://127.0.0.1:{port}/ping"
         mlflow = start([*serve, "-p", str(port)], scratch, ping, env=serve_env)
+        # Keep reading what it writes, so a full pipe never stalls it.
+        threading.Thread(target=mlflow.stderr.read, daemon=True).start()
         try:
             invocations = f"http://127.0.0.1:{port}/invocations"
             split = {"columns": list(example), "data": [list(example.values())]}
@@ -202,7 +212,8 @@ def main() -> int:
         print(line("mlflow POST /invocations, 1 record", theirs))
         ok = "PASS" if ratio >= 10 and theirs["errors"] == theirs["non_2xx"] == 0 else "MISS"
         print(f"  /predict vs mlflow: {ratio:.1f}x its req/s (target >= 10x)  {ok}")
-    print(f"\n{os.cpu_count()} cores, load average {' '.join(map(str, os.getloadavg()))}")
+    load_average = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\n{os.cpu_count()} cores, load average {load_average}")
     shutil.rmtree(scratch, ignore_errors=True)
     return 0
 

@@ -20,8 +20,10 @@ import numpy as np
 import pandas as pd
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
 
+from .errors import DataValidationError
 from .package import load_package, resolve_package_path
 from .predict import PREDICTION, PROBABILITY, Predictor
 from .schema import FEATURE_SCHEMA, FEATURES
@@ -177,7 +179,11 @@ def create_app(
         predictor: Predictor = state["predictor"]
         records = [r.model_dump() for r in (payload if isinstance(payload, list) else [payload])]
         if not REQUEST_MODEL_IS_COMPLETE:
-            await run_in_threadpool(predictor.predict_frame, pd.DataFrame.from_records(records))
+            frame = pd.DataFrame.from_records(records)
+            try:
+                await run_in_threadpool(predictor.predict_frame, frame)
+            except DataValidationError as exc:
+                return JSONResponse({"detail": str(exc)}, status_code=422)
         # Already validated by the request model: build the matrix straight from the fields.
         x = np.array([[r[name] for name in FEATURES] for r in records], dtype=np.float64)
         if len(x) > THREAD_POOL_ROWS:
