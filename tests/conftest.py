@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import socket
 import subprocess
 import sys
+import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -96,6 +101,49 @@ def run(cmd: list[str] | str, cwd: Path, check: bool = True, env: dict | None = 
         output = f"--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
         pytest.fail(f"{cmd!r} exited {done.returncode}\n{output}")
     return done
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve_command(project: Path, *args: str) -> list[str]:
+    return ["uv", "run", "--frozen", project.name, "serve", *args]
+
+
+@contextlib.contextmanager
+def running_api(project: Path, *args: str, env: dict | None = None, timeout: float = 90):
+    """`<slug> serve ARGS --port <free>` in the project; yields its URL once /health answers."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    # The server's output goes to a file: a pipe nobody reads would block a chatty server.
+    with tempfile.TemporaryFile("w+") as output:
+        server = subprocess.Popen(
+            serve_command(project, *args, "--port", str(port)),
+            cwd=project,
+            env=env or ENV,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    urllib.request.urlopen(f"{url}/health", timeout=2).close()
+                    break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        server.kill()
+                        output.seek(0)
+                        pytest.fail(f"the API did not start:\n{output.read()}")
+                    time.sleep(0.5)
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
 
 
 def bake(cookies, **context) -> Path:

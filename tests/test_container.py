@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -16,7 +15,7 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
-from conftest import COMBINATIONS, ENV, TEMPLATE, bake, run
+from conftest import COMBINATIONS, ENV, TEMPLATE, bake, free_port, run
 
 BIN = Path(ENV["PATH"].split(os.pathsep)[0])
 # The oldest Kubernetes release the manifests promise to work on.
@@ -146,12 +145,6 @@ def podman_ready() -> str | None:
     if subprocess.run(["podman", "image", "exists", BASE_IMAGE]).returncode != 0:
         return f"no base image {BASE_IMAGE}: make it with {BASE_IMAGE_SCRIPT.relative_to(TEMPLATE)}"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:

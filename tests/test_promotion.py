@@ -3,16 +3,12 @@ whichever version is in production."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
-import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import ENV, bake, run
+from conftest import ENV, bake, run, running_api
 
 PROMOTER = {
     "GIT_AUTHOR_NAME": "Rita Reviewer",
@@ -23,45 +19,8 @@ PROMOTER = {
 ENV_AS_PROMOTER = {**ENV, **PROMOTER}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serving(project: Path):
-    """`<slug> serve` with no --model (so the registry picks it), on a free local port."""
-    port = free_port()
-    server = subprocess.Popen(
-        ["uv", "run", "--frozen", "tumour-classifier", "serve", "--port", str(port)],
-        cwd=project,
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None:
-                    pytest.fail(f"serve exited {server.returncode}:\n{server.stderr.read()}")
-                if time.monotonic() > deadline:
-                    pytest.fail("serve did not answer /health within 90 s")
-                time.sleep(0.5)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
 def served_version(project: Path) -> str:
-    with serving(project) as url, urllib.request.urlopen(f"{url}/metadata", timeout=10) as r:
+    with running_api(project) as url, urllib.request.urlopen(f"{url}/metadata", timeout=10) as r:
         return json.load(r)["model_version"]
 
 

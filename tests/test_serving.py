@@ -8,32 +8,20 @@ import csv
 import hashlib
 import json
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ENV, run
+from conftest import ENV, free_port, run, running_api, serve_command
 
 pytestmark = pytest.mark.slow
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 FUZZ_CASES = 1000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def serve_command(project: Path, *args: str) -> list[str]:
-    return ["uv", "run", "--frozen", project.name, "serve", *args]
 
 
 def http(method: str, url: str, body=None) -> tuple[int, dict]:
@@ -51,35 +39,10 @@ def http(method: str, url: str, body=None) -> tuple[int, dict]:
 def api(default_project, tmp_path_factory):
     """The project's API started by its own CLI, with the prediction log in a scratch dir."""
     log = tmp_path_factory.mktemp("serve") / "predictions.jsonl"
-    port = free_port()
     env = ENV | {"PREDICTION_LOG": str(log)}
-    args = ["--model", "models/candidate", "--port", str(port), "--workers", "2"]
-    command = serve_command(default_project, *args)
-    server = subprocess.Popen(
-        command,
-        cwd=default_project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if http("GET", f"{url}/health")[0] == 200:
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                pytest.fail(f"the API did not start:\n{server.stdout.read()}")
-            time.sleep(0.5)
+    args = ["--model", "models/candidate", "--workers", "2"]
+    with running_api(default_project, *args, env=env) as url:
         yield url, log
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_pipeline_packages_the_model_with_its_lineage(default_project):
