@@ -43,7 +43,7 @@ def project(path: str | None) -> Path:
         out = Path(tempfile.mkdtemp(prefix="bench-"))
         print(f"baking the default project into {out} ...", flush=True)
         run(["cookiecutter", "--no-input", str(TEMPLATE), "-o", str(out)], out)
-        [baked] = [p for p in out.iterdir() if p.is_dir()]
+        [baked] = [p for p in out.iterdir() if (p / "pyproject.toml").exists()]
     else:
         baked = Path(path).resolve()
     if not (baked / "models/candidate/lineage.json").exists():

@@ -1,6 +1,7 @@
 """The API in-process (FastAPI's TestClient): health, metadata, predictions, errors, the log."""
 
 import json
+import multiprocessing
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from {{ cookiecutter.module_name }}.cli import main
 from {{ cookiecutter.module_name }}.package import MODEL_FILE, ModelPackageError, load_package
 from {{ cookiecutter.module_name }}.predict import Predictor
 from {{ cookiecutter.module_name }}.schema import FEATURE_SCHEMA, FEATURES
-from {{ cookiecutter.module_name }}.serve import EXAMPLE, create_app
+from {{ cookiecutter.module_name }}.serve import EXAMPLE, PredictionLog, create_app
 
 
 @pytest.fixture
@@ -69,9 +70,36 @@ def test_the_log_is_bounded_by_rotation(model_package, sample, log_file):
     with TestClient(app) as client:
         for _ in range(20):
             client.post("/predict", json=records(sample, 2))
-    files = sorted(path.name for path in log_file.parent.iterdir())
+    files = sorted(path.name for path in log_file.parent.glob("predictions.jsonl*"))
     assert files == ["predictions.jsonl", "predictions.jsonl.1", "predictions.jsonl.2"]
-    assert all(path.stat().st_size <= 2000 for path in log_file.parent.iterdir())
+    assert all(path.stat().st_size <= 2000 for path in log_file.parent.glob("predictions*"))
+
+
+def _append_lines(path, worker: int) -> None:
+    log = PredictionLog(path, max_bytes=4000, backups=100)
+    for line in range(300):
+        log.write([json.dumps({"worker": worker, "line": line, "pad": "x" * 40})])
+    log.close()
+
+
+def test_workers_share_the_log_without_losing_or_breaking_lines(log_file):
+    """Two processes, as two uvicorn workers, append and rotate the same file."""
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_append_lines, args=(log_file, n)) for n in (1, 2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    lines = [
+        json.loads(line)
+        for path in log_file.parent.glob("predictions.jsonl*")
+        for line in path.read_text().splitlines()
+    ]
+    assert sorted((event["worker"], event["line"]) for event in lines) == [
+        (worker, line) for worker in (1, 2) for line in range(300)
+    ]
+    assert all(path.stat().st_size <= 4000 for path in log_file.parent.glob("predictions*"))
 
 
 def test_out_of_range_value_is_a_422_naming_field_and_rule(client, sample):

@@ -7,6 +7,7 @@ prediction log, which the monitoring job reads.
 """
 
 import datetime
+import fcntl
 import json
 import os
 import time
@@ -110,25 +111,40 @@ class PredictionLog:
 
     Rotation is the stdlib's RotatingFileHandler; lines are written to its stream
     directly, because building a LogRecord per prediction costs more than the
-    prediction. Several workers may append to one file: each request is one
-    write, and rotation may mix lines between the rotated files but keeps them whole.
+    prediction. Several uvicorn workers append to one file, so each write and each
+    rotation holds an exclusive flock: lines stay whole and only one worker rotates.
+    (concurrent-log-handler does this per LogRecord, at several times the cost.)
     """
 
     def __init__(self, path: Path | str, max_bytes: int, backups: int):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.handler = RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups)
         self.max_bytes = max_bytes
+        self.lock = self.path.with_name(f".{self.path.name}.lock").open("a")
 
     def write(self, lines: list[str]) -> None:
         text = "".join(line + "\n" for line in lines)
-        size = self.handler.stream.tell()
-        if size and size + len(text) > self.max_bytes:  # rotate first, as the handler does
-            self.handler.doRollover()
-        self.handler.stream.write(text)
-        self.handler.stream.flush()
+        fcntl.flock(self.lock, fcntl.LOCK_EX)
+        try:
+            stream = self.handler.stream
+            if not self.path.exists() or not os.path.samestat(
+                os.stat(self.path), os.fstat(stream.fileno())
+            ):  # another worker rotated the file: follow the name
+                stream.close()
+                stream = self.handler.stream = self.handler._open()
+            size = os.fstat(stream.fileno()).st_size
+            if size and size + len(text) > self.max_bytes:
+                self.handler.doRollover()
+                stream = self.handler.stream
+            stream.write(text)
+            stream.flush()
+        finally:
+            fcntl.flock(self.lock, fcntl.LOCK_UN)
 
     def close(self) -> None:
         self.handler.close()
+        self.lock.close()
 
 
 def create_app(
