@@ -91,17 +91,20 @@ def main() -> int:
     options = ["--chunk-size", str(args.chunk_size)]
     target = scratch / "ours.parquet"
     ours_s, ours_mib = measure([*score, *options, str(source), str(target)], baked)
+    # ONNX Runtime against scikit-learn: forests may differ by one tree's vote on a rare
+    # row (see the project's test_predict.py), so agreement is reported, not exact.
     check = (
         "import pandas as pd, sys; a, b = (pd.read_parquet(p) for p in sys.argv[1:]);"
         "assert len(a) == len(b);"
-        "assert (a['probability'] - b['probability']).abs().max() < 1e-9;"
-        "assert (a['prediction'] == b['prediction']).all()"
+        "d = (a['probability'] - b['probability']).abs();"
+        "print(f'{d.max():.2g} {(d > 1e-6).mean():.2%} {(a.prediction != b.prediction).sum()}')"
     )
-    subprocess.run(
+    agreement = subprocess.run(
         [python, "-c", check, str(scratch / "bare.parquet"), str(scratch / "ours.parquet")],
         check=True,
-    )
-
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     bare_rps, ours_rps = args.rows / bare_s, args.rows / ours_s
     speed, memory = ours_rps / bare_rps, ours_mib / bare_mib
     above_floor = (ours_mib - floor_mib) / max(bare_mib - floor_mib, 1e-9)
@@ -109,7 +112,10 @@ def main() -> int:
     print(f"bare script:     {bare_s:6.2f} s {bare_rps:>10,.0f} rows/s  peak {bare_mib:6.0f} MiB")
     print(f"`score`:         {ours_s:6.2f} s {ours_rps:>10,.0f} rows/s  peak {ours_mib:6.0f} MiB"
           f"  (chunks of {args.chunk_size:,}, validated)")  # fmt: skip
-    print("outputs agree row for row")
+    print(
+        f"outputs: max probability difference {agreement[0]}, {agreement[1]} of rows differ "
+        f"by more than 1e-6, {agreement[2]} labels differ"
+    )
     verdict = "PASS" if speed >= 0.8 else "MISS"
     print(f"\nspeed: {speed:.0%} of the bare script's rows/s (target >= 80%)  {verdict}")
     verdict = "PASS" if memory <= 0.25 else "MISS"
