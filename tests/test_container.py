@@ -125,8 +125,11 @@ def test_gitlab_ci_builds_pushes_and_deploys_manually(cookies):
     config = yaml.safe_load((project / ".gitlab-ci.yml").read_text())
     assert config["stages"][-2:] == ["image", "deploy"]
     build, deploy = config["build-image"], config["deploy"]
-    assert build["variables"]["IMAGE"].startswith("$CI_REGISTRY_IMAGE:")
+    # The image name (registry, model version, commit) comes from model-package's dotenv.
+    assert "$CI_REGISTRY_IMAGE" in " ".join(config["model-package"]["script"])
+    assert config["model-package"]["artifacts"]["reports"]["dotenv"] == "model.env"
     assert 'docker push "$IMAGE"' in build["script"]
+    assert 'make deploy IMAGE="$IMAGE"' in deploy["script"]
     assert deploy["environment"]["name"] == "production"
     assert {rule["when"] for rule in deploy["rules"]} == {"manual"}
     assert any(line.startswith("make deploy") for line in deploy["script"])
