@@ -128,19 +128,24 @@ class PredictionLog:
         fcntl.flock(self.lock, fcntl.LOCK_EX)
         try:
             stream = self.handler.stream
-            if not self.path.exists() or not os.path.samestat(
-                os.stat(self.path), os.fstat(stream.fileno())
-            ):  # another worker rotated the file: follow the name
+            ours = os.fstat(stream.fileno())
+            if not self._is_current(ours):  # another worker rotated the file: follow the name
                 stream.close()
                 stream = self.handler.stream = self.handler._open()
-            size = os.fstat(stream.fileno()).st_size
-            if size and size + len(text) > self.max_bytes:
+                ours = os.fstat(stream.fileno())
+            if ours.st_size and ours.st_size + len(text) > self.max_bytes:
                 self.handler.doRollover()
                 stream = self.handler.stream
             stream.write(text)
             stream.flush()
         finally:
             fcntl.flock(self.lock, fcntl.LOCK_UN)
+
+    def _is_current(self, ours: os.stat_result) -> bool:
+        try:
+            return os.path.samestat(os.stat(self.path), ours)
+        except FileNotFoundError:
+            return False
 
     def close(self) -> None:
         self.handler.close()
