@@ -23,7 +23,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-TEMPLATE = Path(__file__).resolve().parents[1]
+from _baked import ENV, TEMPLATE
 
 
 @dataclass
@@ -43,31 +43,6 @@ class Figure:
         if self.target is None:
             return ""
         return "PASS" if self.seconds <= self.target else "MISS"
-
-
-def bake_environment() -> dict[str, str]:
-    """The environment a user's bake runs in, with this template's venv first on PATH.
-
-    The venv provides the real `uv` and `cookiecutter`; a version-manager shim named
-    `uv` further down PATH breaks in projects pinned to another Python.
-    """
-    env = dict(os.environ)
-    interpreters = []
-    for version in ("3.12", "3.13"):  # so uv finds every version the options offer
-        found = sorted(Path.home().glob(f".pyenv/versions/{version}*/bin/python{version}"))
-        interpreters += [str(found[0].parent)] if found else []
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), *interpreters, env["PATH"]])
-    env.pop("VIRTUAL_ENV", None)
-    # A user's shell lets Python cache bytecode; without the cache every start of
-    # dvc, pre-commit's tools or pytest recompiles its imports (seconds each).
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["DVC_NO_ANALYTICS"] = "1"
-    env.setdefault("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv"))
-    env.setdefault("LOG_FORMAT", "json")
-    return env
-
-
-ENV = bake_environment()
 
 
 def run(cmd: list[str], cwd: Path) -> float:
