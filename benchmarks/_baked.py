@@ -3,7 +3,6 @@ servers started from it, and memory read from /proc."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -14,28 +13,10 @@ import urllib.request
 from pathlib import Path
 
 TEMPLATE = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TEMPLATE / "tests"))
+from bake_env import bake_environment  # noqa: E402 - the tests' environment, shared
 
-
-def environment() -> dict[str, str]:
-    """This template's venv first on PATH (it provides the real `uv` and `cookiecutter`),
-    then interpreters for every Python version the options offer."""
-    env = dict(os.environ)
-    interpreters = []
-    for version in ("3.12", "3.13"):
-        found = sorted(Path.home().glob(f".pyenv/versions/{version}*/bin/python{version}"))
-        interpreters += [str(found[0].parent)] if found else []
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), *interpreters, env["PATH"]])
-    env.pop("VIRTUAL_ENV", None)
-    # A user's shell lets Python cache bytecode; without the cache every start of
-    # dvc, pre-commit's tools or pytest recompiles its imports (seconds each).
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["DVC_NO_ANALYTICS"] = "1"
-    env.setdefault("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv"))
-    env.setdefault("LOG_FORMAT", "json")
-    return env
-
-
-ENV = environment()
+ENV = bake_environment()
 
 
 def run(cmd: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:

@@ -7,13 +7,13 @@ import importlib.util
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from bake_env import bake_environment
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 HOOKS = TEMPLATE / "hooks"
@@ -43,35 +43,6 @@ COMBINATIONS = {
         "dvc_remote": "azure",
     },
 }
-
-
-def _interpreter_dirs() -> list[str]:
-    """Folders holding python3.12 / python3.13, so uv finds every version the options offer."""
-    dirs = []
-    for version in ("3.12", "3.13"):
-        for candidate in sorted(Path.home().glob(f".pyenv/versions/{version}*/bin")):
-            if (candidate / f"python{version}").exists():
-                dirs.append(str(candidate))
-                break
-    return dirs
-
-
-def bake_environment() -> dict[str, str]:
-    """The environment bakes and their commands run in.
-
-    The template's own venv comes first on PATH (it provides uv, cookiecutter, cruft),
-    then interpreters for the other Python versions, so version shims cannot interfere.
-    """
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join(
-        [str(Path(sys.executable).parent), *_interpreter_dirs(), env["PATH"]]
-    )
-    env.pop("VIRTUAL_ENV", None)
-    env["DVC_NO_ANALYTICS"] = "1"
-    # One uv cache for every bake, even those that run with a scratch HOME.
-    env.setdefault("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv"))
-    env.setdefault("LOG_FORMAT", "json")
-    return env
 
 
 ENV = bake_environment()

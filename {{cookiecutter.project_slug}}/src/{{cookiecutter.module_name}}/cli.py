@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     params = commands.add_parser("params", help="compose conf/ into params.yaml")
-    params.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=C")
+    params.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. seed=7")
     params.set_defaults(handler=_params)
 
     for name, (module_name, help_text) in STEPS.items():

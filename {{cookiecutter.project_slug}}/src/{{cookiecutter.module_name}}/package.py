@@ -192,23 +192,13 @@ def load_package(path: Path | str) -> ModelPackage:
 
 
 def resolve_package_path(explicit: Path | str | None = None) -> Path:
-    """The package to serve or score with: --model, else $MODEL_PATH, else the default.
-
-    The default is the registry's production model when a registry module exists,
-    else the pipeline's latest candidate (artifacts.package in params.yaml).
-    """
-    from importlib.util import find_spec
-
+    """The package to serve or score with: --model, else $MODEL_PATH, else production's."""
     chosen = explicit or os.environ.get("MODEL_PATH")
     if chosen:
         return Path(chosen)
-    if find_spec(f"{__package__}.registry") is not None:
-        from .registry import production_path
+    from .registry import production_path
 
-        return Path(production_path())
-    from .config import load_params
-
-    return Path(load_params().artifacts.package)
+    return Path(production_path())
 
 
 def run(cfg: DictConfig) -> Path:

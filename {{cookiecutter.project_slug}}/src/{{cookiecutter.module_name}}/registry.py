@@ -205,7 +205,7 @@ def _store(package: ModelPackage, version: str) -> str:
     with atomic_dir(target) as tmp:
         shutil.copytree(package.path, tmp, dirs_exist_ok=True)
         # The version goes into the copy's lineage, so /metadata names it; the
-        # checksum covers model.joblib only, which stays byte for byte the same.
+        # checksums cover the model files only, which stay byte for byte the same.
         lineage = package.lineage | {"version": version}
         (tmp / LINEAGE_FILE).write_text(json.dumps(lineage, indent=2) + "\n")
     with Repo(".") as repo:
