@@ -17,7 +17,12 @@ from pathlib import Path
 ANSWERS = r"""{{ cookiecutter | tojson }}"""
 
 CI_FILES = {"github": [".github"], "gitlab": [".gitlab-ci.yml"], "none": []}
-RAW_DATA = "data/raw/breast_cancer.csv"
+# Per task: its sample data set, and the files of the other task's sample and models.
+SAMPLE_DATA = {"classification": "data/raw/breast_cancer.csv", "regression": "data/raw/diabetes.csv"}
+TASK_FILES = {
+    "classification": ["conf/data/breast_cancer.yaml", "conf/model/logistic_regression.yaml"],
+    "regression": ["conf/data/diabetes.yaml", "conf/model/ridge.yaml"],
+}
 REMOTE_NAME = "storage"
 # Files that `cruft update` must leave alone: they are the project's own, not the template's.
 CRUFT_SKIP = [".git", ".dvc", "data", "uv.lock", "params.yaml", "dvc.lock"]
@@ -27,17 +32,18 @@ class SetupError(RuntimeError):
     """A setup command failed; the message says which one and why."""
 
 
-def prune(project: Path, ci: str) -> None:
-    """Remove the CI files of the providers that were not chosen."""
-    for provider, paths in CI_FILES.items():
-        if provider == ci:
-            continue
-        for rel in paths:
-            target = project / rel
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+def prune(project: Path, ci: str, task: str = "classification") -> None:
+    """Remove the CI files of the providers, and the files of the task, that were not chosen."""
+    unused = [path for provider, paths in CI_FILES.items() if provider != ci for path in paths]
+    for other, paths in TASK_FILES.items():
+        if other != task:
+            unused += [*paths, SAMPLE_DATA[other]]
+    for rel in unused:
+        target = project / rel
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
 
 
 def remote_url(answers: dict) -> str:
@@ -135,7 +141,7 @@ def dvc_commands(answers: dict) -> list[list[str]]:
         ["config", "core.check_update", "false"],
         ["config", "hydra.enabled", "true"],
         ["remote", "add", "--default", REMOTE_NAME, remote_url(answers)],
-        ["add", "--quiet", RAW_DATA],
+        ["add", "--quiet", SAMPLE_DATA[answers["task"]]],
     ]
     if answers["dvc_remote"] == "local":
         commands.append(["push", "--quiet"])
@@ -176,7 +182,7 @@ def setup_repository(project: Path, answers: dict) -> None:
 def main() -> int:
     answers = json.loads(ANSWERS)
     project = Path.cwd()
-    prune(project, answers["ci"])
+    prune(project, answers["ci"], answers["task"])
     if "_commit" in answers:
         # cruft renders the template into a scratch folder to compute its diff:
         # the files are all it needs, and the repository must not be set up there.

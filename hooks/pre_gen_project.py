@@ -17,6 +17,7 @@ ANSWERS = r"""{{ cookiecutter | tojson }}"""
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
 LICENSES = ("MIT", "BSD-3-Clause", "Apache-2.0", "Proprietary")
 CI_PROVIDERS = ("github", "gitlab", "none")
+TASKS = ("classification", "regression")
 REMOTE_SCHEMES = {"local": None, "s3": "s3://", "gcs": "gs://", "azure": "azure://"}
 
 # Import names the generated project depends on or uses as folders: a package
@@ -146,6 +147,7 @@ def validate(answers: dict, which=shutil.which) -> list[str]:
     errors += check_choice("python_version", answers["python_version"], PYTHON_VERSIONS)
     errors += check_choice("license", answers["license"], LICENSES)
     errors += check_choice("ci", answers["ci"], CI_PROVIDERS)
+    errors += check_choice("task", answers["task"], TASKS)
     errors += check_remote(answers["dvc_remote"], answers["dvc_remote_url"])
     errors += check_tools(which)
     return errors

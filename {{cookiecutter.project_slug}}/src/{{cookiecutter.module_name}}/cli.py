@@ -32,7 +32,8 @@ def _step(module_name: str) -> Callable[[argparse.Namespace], None]:
 def _serve(args: argparse.Namespace) -> None:
     import os
 
-    from .package import load_package, resolve_package_path
+    from .release.package import load_package
+    from .release.registry import resolve_package_path
 
     path = resolve_package_path(args.model).resolve()
     # Refuse a missing or altered model here, with one message, before any worker starts.
@@ -44,7 +45,7 @@ def _serve(args: argparse.Namespace) -> None:
 
     structlog.get_logger(__name__).info("serving model", path=str(path), version=version)
     uvicorn.run(
-        f"{__package__}.serve:app_from_environment",
+        f"{__package__}.serving.api:app_from_environment",
         factory=True,
         host=args.host,
         port=args.port,
@@ -56,8 +57,8 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def _score(args: argparse.Namespace) -> None:
-    from .package import resolve_package_path
-    from .score import score_file
+    from .release.registry import resolve_package_path
+    from .serving.batch import score_file
 
     rows = score_file(args.input, args.output, resolve_package_path(args.model), args.chunk_size)
     print(f"{rows} rows scored into {args.output}")
@@ -65,7 +66,7 @@ def _score(args: argparse.Namespace) -> None:
 
 def _share(push: bool) -> None:
     if push:
-        from .registry import share
+        from .release.registry import share
 
         share()
         print("pushed the registry to git's origin and the DVC remote")
@@ -75,7 +76,7 @@ def _share(push: bool) -> None:
 
 def _promote(args: argparse.Namespace) -> None:
     from .config import load_params
-    from .registry import promote
+    from .release.registry import promote
 
     result = promote(load_params())
     if result.version == result.previous:
@@ -88,7 +89,7 @@ def _promote(args: argparse.Namespace) -> None:
 
 
 def _rollback(args: argparse.Namespace) -> None:
-    from .registry import rollback
+    from .release.registry import rollback
 
     previous, restored = rollback(args.to)
     print(f"production is now {restored} (was {previous})")
@@ -96,7 +97,7 @@ def _rollback(args: argparse.Namespace) -> None:
 
 
 def _production(_args: argparse.Namespace) -> None:
-    from .registry import production_path
+    from .release.registry import production_path
 
     print(production_path())
 
@@ -105,23 +106,52 @@ PUSH_HELP = "push the registry's commits and tags to origin and its packages to 
 
 
 def _sample_data(args: argparse.Namespace) -> None:
-    from .data import write_sample_data
+    from .config import compose_config
+    from .data.sample import SAMPLES, write_sample
 
-    print(f"sample data written to {write_sample_data(args.path)}")
+    data = compose_config().data
+    name = data.get("sample")
+    if name not in SAMPLES:
+        raise UserFacingError(
+            f"the data config in use reads {data.raw_path}, which is not a sample data set: "
+            "fetch it with `uv run dvc pull`, or switch back to the sample in conf/config.yaml."
+        )
+    print(f"sample data written to {write_sample(name, args.path or data.raw_path)}")
+
+
+def _adopt_data(args: argparse.Namespace) -> None:
+    from .config import compose_config
+    from .data.adopt import adopt
+
+    task = args.task or compose_config().data.task
+    config_path, adoption = adopt(args.path, args.target, task, tuple(args.id), args.name)
+    spec = adoption.spec
+    kind = f"{len(spec.target.classes)} classes" if spec.is_classification else "regression"
+    print(f"target {spec.target.name!r}: {spec.task} ({kind})")
+    width = max(len(name) for name in adoption.notes)
+    for name, note in adoption.notes.items():
+        print(f"  {name:<{width}}  {note}")
+    print(
+        f"wrote {config_path} and made it the default in conf/config.yaml.\n"
+        f"Review it, then: make pipeline && make test\n"
+        f"Commit it: git add {config_path} conf/config.yaml params.yaml data/raw && git commit"
+    )
 
 
 # Pipeline steps: command -> (module that runs it, help text).
 STEPS = {
-    "validate": ("data", "validate the raw data against the schema"),
-    "features": ("features", "split the validated data into train and test sets"),
-    "train": ("train", "fit the configured model"),
-    "evaluate": ("evaluate", "score the model on the test set; write metrics and plots"),
-    "package": ("package", "bundle the model with its lineage: code, data, config, metrics"),
+    "validate": ("data.load", "validate the raw data against the rules in conf/data"),
+    "features": ("model.features", "split the validated data into train and test sets"),
+    "train": ("model.train", "fit the configured model"),
+    "evaluate": ("model.evaluate", "score the model on the test set; write metrics and plots"),
+    "package": ("release.package", "bundle the model with its lineage; verify its ONNX export"),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="{{ cookiecutter.project_slug }}", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(
+        prog="{{ cookiecutter.project_slug }}", description=DESCRIPTION
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -159,8 +189,24 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("production", help=production_help).set_defaults(handler=_production)
 
     sample = commands.add_parser("sample-data", help="write the sample data set to data/raw")
-    sample.add_argument("path", nargs="?", default="data/raw/breast_cancer.csv")
+    sample.add_argument("path", nargs="?", help="where to write it (default: data.raw_path)")
     sample.set_defaults(handler=_sample_data)
+
+    adopt = commands.add_parser(
+        "adopt-data", help="track a CSV/Parquet file with DVC and infer conf/data from it"
+    )
+    adopt.add_argument("path", help="the CSV or Parquet file")
+    adopt.add_argument("--target", required=True, help="the column to predict")
+    adopt.add_argument(
+        "--task",
+        choices=["classification", "regression"],
+        help="default: the task of the data config in use",
+    )
+    adopt.add_argument(
+        "--id", action="append", default=[], metavar="COLUMN", help="an identifier column"
+    )
+    adopt.add_argument("--name", help="the config's name (default: from the file name)")
+    adopt.set_defaults(handler=_adopt_data)
     return parser
 
 

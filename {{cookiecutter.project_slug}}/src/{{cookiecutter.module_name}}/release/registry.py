@@ -14,10 +14,10 @@ then assigns the target again, so the trail keeps both moves.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from .artifacts import atomic_dir
-from .errors import UserFacingError
+from ..artifacts import atomic_dir
+from ..errors import UserFacingError
+from .gate import SETTING, MetricCheck, check_gate
 from .package import LINEAGE_FILE, load_package
 
 if TYPE_CHECKING:
@@ -48,64 +49,36 @@ class PromotionRefused(UserFacingError):
 
 
 @dataclass(frozen=True)
-class MetricCheck:
-    """One metric of the gate: the candidate may fall below production by at most max_drop."""
-
-    metric: str
-    candidate: float
-    production: float
-    max_drop: float
-
-    @property
-    def passed(self) -> bool:
-        # A tiny tolerance so that a drop of exactly max_drop passes despite float rounding.
-        return self.production - self.candidate <= self.max_drop + 1e-12
-
-    def __str__(self) -> str:
-        verdict = "ok" if self.passed else "FAILED"
-        return (
-            f"{self.metric}: candidate {self.candidate:.4f}, production {self.production:.4f}, "
-            f"allowed drop {self.max_drop:.4f} -> {verdict}"
-        )
-
-
-@dataclass(frozen=True)
 class Promotion:
     version: str
     previous: str | None
     checks: list[MetricCheck]
 
 
-def score(package: ModelPackage, test: pd.DataFrame, threshold: float) -> dict[str, float]:
+def score(package: ModelPackage, test: pd.DataFrame) -> dict[str, float]:
     """The package's metrics on a labelled split, scored as the API and batch scoring do."""
     # Imported here: `production_path` (what the API asks) needs none of the scoring code.
-    from .evaluate import compute_metrics
-    from .features import feature_matrix
-    from .predict import Predictor
-    from .schema import TARGET
+    from ..model.evaluate import task_metrics
+    from .predictor import Predictor
 
-    proba = Predictor(package).predict_proba(feature_matrix(test))
-    return compute_metrics(test[TARGET].to_numpy(), proba, threshold)
-
-
-def check_gate(
-    candidate: Mapping[str, float],
-    production: Mapping[str, float],
-    max_drop: Mapping[str, float],
-) -> list[MetricCheck]:
-    """Compare candidate and production metric by metric, for every metric the gate lists."""
-    if not max_drop:
-        raise UserFacingError("promotion.max_drop in conf/config.yaml lists no metric.")
-    unknown = sorted(set(max_drop) - set(candidate))
-    if unknown:
-        raise UserFacingError(
-            f"promotion.max_drop in conf/config.yaml names unknown metrics {unknown}; "
-            f"choose from {sorted(candidate)}."
+    predictor = Predictor(package)
+    spec = predictor.spec
+    missing = [name for name in [*spec.feature_names, spec.target.name] if name not in test]
+    if missing:
+        raise PromotionRefused(
+            f"model {package.version} needs columns {missing} that the test split lacks: it "
+            "was trained on other data, so the gate cannot compare it on this split."
         )
-    return [
-        MetricCheck(name, candidate[name], production[name], float(drop))
-        for name, drop in max_drop.items()
-    ]
+    columns = {name: test[name].to_numpy() for name in spec.feature_names}
+    outputs = predictor.outputs(columns, len(test))
+    y_true = test[spec.target.name].to_numpy()
+    return task_metrics(spec, y_true, outputs, predictor.classes, predictor.threshold)
+
+
+def resolve_package_path(explicit: Path | str | None = None) -> Path:
+    """The package to serve or score with: --model, else $MODEL_PATH, else production's."""
+    chosen = explicit or os.environ.get("MODEL_PATH")
+    return Path(chosen) if chosen else production_path()
 
 
 # --- GTO and git ---------------------------------------------------------------------
@@ -243,8 +216,8 @@ def promote(cfg: DictConfig) -> Promotion:
     import pandas as pd
 
     test = pd.read_parquet(test_path)
-    threshold = float(cfg.evaluate.threshold)
-    candidate_scores = score(candidate, test, threshold)
+    candidate_scores = score(candidate, test)
+    task = candidate.spec.task
 
     previous = production_version()
     checks: list[MetricCheck] = []
@@ -253,15 +226,22 @@ def promote(cfg: DictConfig) -> Promotion:
         production = load_package(package_dir(previous))
         if production.lineage["checksum"] == candidate.lineage["checksum"]:
             return Promotion(previous, previous, [])
-        production_scores = score(production, test, threshold)
-        checks = check_gate(candidate_scores, production_scores, cfg.promotion.max_drop)
+        if production.spec.task != task:
+            raise PromotionRefused(
+                f"the candidate is a {task} model and production {previous} a "
+                f"{production.spec.task} model: they cannot be compared on one test split."
+            )
+        production_scores = score(production, test)
+        from omegaconf import OmegaConf
+
+        allowances = OmegaConf.to_container(cfg.promotion.allowance[task])
+        checks = check_gate(candidate_scores, production_scores, allowances)
         failed = [check for check in checks if not check.passed]
         if failed:
             lines = "\n".join(f"  {check}" for check in checks)
             raise PromotionRefused(
                 f"promotion refused: the candidate scores worse than production {previous} "
-                f"on {test_path} by more than the gate allows (promotion.max_drop in "
-                f"conf/config.yaml):\n{lines}"
+                f"on {test_path} by more than the gate allows ({SETTING}.{task}):\n{lines}"
             )
 
     registered = registered_versions()

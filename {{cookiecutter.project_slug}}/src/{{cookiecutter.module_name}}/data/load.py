@@ -1,36 +1,62 @@
-"""Step 1: load the raw data and validate it against the schema."""
+"""Step 1: read the raw data and validate it against the schema built from conf/data."""
+
+from __future__ import annotations
 
 from pathlib import Path
 
 import pandas as pd
 import pandera.errors
 import structlog
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from .artifacts import atomic_path
-from .errors import DataValidationError, UserFacingError
-from .schema import FEATURES, RAW_SCHEMA, TARGET
+from ..artifacts import atomic_path
+from ..errors import DataValidationError, UserFacingError
+from .schema import raw_schema
+from .spec import DataSpec, spec_from_config
 
 log = structlog.get_logger(__name__)
+
+READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def data_spec(cfg: DictConfig) -> DataSpec:
+    """The data spec of a composed config (its `data` section)."""
+    return spec_from_config(OmegaConf.to_container(cfg.data, resolve=True))
+
+
+def read_table(path: Path | str) -> pd.DataFrame:
+    """Read a CSV or Parquet file; an unreadable one is a clear error, not a traceback."""
+    path = Path(path)
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise UserFacingError(f"{path}: unknown file type {path.suffix!r}; use .csv or .parquet.")
+    if not path.is_file():
+        raise UserFacingError(f"{path} not found.")
+    try:
+        return pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataValidationError(f"{path} is not a readable CSV file: {exc}") from exc
+    except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
+        raise DataValidationError(f"{path} is not a readable {kind} file: {exc}") from exc
 
 
 def read_raw(path: Path | str) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise UserFacingError(
-            f"{path} not found: run `dvc pull` to fetch the data from the remote, "
-            f"or `{{ cookiecutter.project_slug }} sample-data` to write the sample data set."
+            f"{path} not found: run `uv run dvc pull` to fetch the data from the remote, "
+            f"or `uv run {{ cookiecutter.project_slug }} sample-data` to write the sample data set."
         )
-    try:
-        return pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataValidationError(f"{path} is not a readable CSV file: {exc}") from exc
+    return read_table(path)
 
 
 # Table-level rules, said the way a person fixes them.
 TABLE_RULES = {
     "column_in_dataframe": "missing column {value!r}: add it to the data",
-    "column_in_schema": "unexpected column {value!r}: remove it, or add it to schema.py",
+    "column_in_schema": (
+        "unexpected column {value!r}: remove it, or declare it in conf/data "
+        "(role: ignored keeps it out of the model)"
+    ),
 }
 
 
@@ -58,34 +84,20 @@ def describe_failures(failure_cases: pd.DataFrame, first_row: int = 1, limit: in
     return "\n".join(lines)
 
 
-def validate(df: pd.DataFrame, schema=RAW_SCHEMA, first_row: int = 1) -> pd.DataFrame:
+def validate(df: pd.DataFrame, schema, first_row: int = 1) -> pd.DataFrame:
     """Return the validated (type-coerced) frame, or raise naming every broken column and rule."""
     try:
         return schema.validate(df, lazy=True)
     except pandera.errors.SchemaErrors as exc:
         raise DataValidationError(
-            "the data does not match the schema in schema.py:\n"
+            "the data does not match the rules in conf/data:\n"
             + describe_failures(exc.failure_cases, first_row=first_row)
         ) from None
 
 
-def write_sample_data(path: Path | str) -> Path:
-    """Write the sample data set (breast cancer, scikit-learn's offline copy) as raw CSV."""
-    from sklearn.datasets import load_breast_cancer
-
-    frame = load_breast_cancer(as_frame=True).frame
-    renamed = {column: column.replace(" ", "_") for column in frame.columns}
-    sample = frame.rename(columns=renamed)[FEATURES]
-    # scikit-learn codes benign as 1; here the positive class is the malignant one.
-    sample[TARGET] = 1 - frame["target"]
-    with atomic_path(path) as tmp:
-        sample.to_csv(tmp, index=False)
-    return Path(path)
-
-
 def run(cfg: DictConfig) -> pd.DataFrame:
     raw = read_raw(cfg.data.raw_path)
-    validated = validate(raw)
+    validated = validate(raw, raw_schema(data_spec(cfg)))
     with atomic_path(cfg.data.validated_path) as tmp:
         validated.to_parquet(tmp, index=False)
     log.info("data validated", rows=len(validated), path=cfg.data.validated_path)

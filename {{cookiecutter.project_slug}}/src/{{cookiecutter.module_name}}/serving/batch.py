@@ -1,8 +1,10 @@
 """Batch scoring: stream a CSV or Parquet file through the model, chunk by chunk.
 
-Memory stays flat whatever the file's size; each chunk is validated with the
-schema (errors give the row numbers in the file) and scored by the same
-`Predictor` the API uses. The output appears only once every row is scored.
+Memory stays flat whatever the file's size; each chunk is validated with the schema
+built from the package's data spec (errors give the row numbers in the file) and
+scored by the same `Predictor` the API uses. The output keeps every input column and
+adds `prediction` (and `probability_<class>` per class for a classifier). It appears
+only once every row is scored.
 """
 
 from collections.abc import Iterator
@@ -14,10 +16,10 @@ import pyarrow.parquet as pq
 import structlog
 from tqdm import tqdm
 
-from .artifacts import atomic_path
-from .errors import UserFacingError
-from .package import load_package
-from .predict import Predictor
+from ..artifacts import atomic_path
+from ..errors import UserFacingError
+from ..release.package import load_package
+from ..release.predictor import Predictor
 
 log = structlog.get_logger(__name__)
 
@@ -95,7 +97,7 @@ def score_file(
     chunk_size: int = CHUNK_SIZE,
     progress: bool = True,
 ) -> int:
-    """Write `source`'s rows with `probability` and `prediction` columns to `target`.
+    """Write `source`'s rows with their prediction columns to `target`.
 
     Returns the number of rows scored.
     """

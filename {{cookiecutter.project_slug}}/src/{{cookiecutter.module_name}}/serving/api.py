@@ -1,0 +1,189 @@
+"""The model as a web service: GET /health, GET /metadata, POST /predict.
+
+The request and response models are derived from the served package's data spec
+(types, ranges, allowed categories, nullability, descriptions, examples), the same
+spec the pipeline's schema comes from, so the API, the pipeline and batch scoring
+share one definition of valid input. A category outside the allowed values is a 422
+naming the field and the values. Every prediction is written as one JSON line to the
+prediction log.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import time
+import uuid
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
+
+from ..data.spec import Column, DataSpec
+from ..release.package import load_package
+from ..release.predictor import Predictor
+from .prediction_log import LOG_BACKUPS, LOG_MAX_BYTES, PREDICTION_LOG, PredictionLog
+
+MAX_RECORDS = 10_000
+# Bigger requests are scored in the thread pool, so they do not hold up small ones.
+THREAD_POOL_ROWS = 512
+
+
+def request_field(column: Column) -> tuple[Any, Any]:
+    """The pydantic field for one feature: type, bounds or allowed values, description, example."""
+    if column.role == "numeric":
+        annotation: Any = float
+        constraints: dict[str, Any] = {"allow_inf_nan": False}
+        if column.min is not None:
+            constraints["ge"] = column.min
+        if column.max is not None:
+            constraints["le"] = column.max
+        # As in the OpenAPI schema: no "1.5" strings or booleans for numbers.
+        constraints["strict"] = True
+    else:
+        annotation, constraints = Literal[tuple(column.values)], {}
+    if column.nullable:
+        annotation = annotation | None
+    field = Field(
+        description=column.description or None, examples=[column.example_value], **constraints
+    )
+    return annotation, field
+
+
+def request_models(spec: DataSpec) -> tuple[type[BaseModel], Any, dict]:
+    """The Record model, the request body (one record or a list), and the example record."""
+    example = {column.name: column.example_value for column in spec.features}
+    record = create_model(
+        "Record",
+        __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [example]}),
+        __doc__="One row of features, as described in the data config.",
+        **{column.name: request_field(column) for column in spec.features},
+    )
+    records = Annotated[list[record], Field(min_length=1, max_length=MAX_RECORDS)]
+    # One record or a list of them; the JSON type picks which, so errors speak of that one only.
+    payload = Annotated[
+        Annotated[record, Tag("record")] | Annotated[records, Tag("records")],
+        Discriminator(lambda value: "records" if isinstance(value, list) else "record"),
+    ]
+    return record, payload, example
+
+
+def response_model(spec: DataSpec, classes: list) -> type[BaseModel]:
+    if spec.is_classification:
+        prediction = create_model(
+            "Prediction",
+            prediction=(
+                Literal[tuple(classes)],
+                Field(description=f"The predicted {spec.target.name}"),
+            ),
+            probabilities=(
+                dict[str, float],
+                Field(description="The probability of each class, keyed by class"),
+            ),
+        )
+    else:
+        prediction = create_model(
+            "Prediction",
+            prediction=(float, Field(description=f"The predicted {spec.target.name}")),
+        )
+    return create_model(
+        "PredictResponse",
+        request_id=(str, ...),
+        model_version=(str, ...),
+        predictions=(list[prediction], ...),
+    )
+
+
+def create_app(
+    package_path: Path | str,
+    prediction_log: Path | str = PREDICTION_LOG,
+    log_max_bytes: int = LOG_MAX_BYTES,
+    log_backups: int = LOG_BACKUPS,
+) -> FastAPI:
+    """The service for the package at `package_path`, loaded and checked once, here."""
+    # One thread per worker process: uvicorn's workers already use every core.
+    predictor = Predictor(load_package(package_path), threads=1)
+    _record, payload_type, _example = request_models(predictor.spec)
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        state["log"] = PredictionLog(prediction_log, log_max_bytes, log_backups)
+        yield
+        state["log"].close()
+
+    app = FastAPI(
+        title={{cookiecutter.project_name | tojson}},
+        description="Predictions from the packaged model; inputs follow the data config.",
+        lifespan=lifespan,
+    )
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "model_version": predictor.version}
+
+    @app.get("/metadata")
+    async def metadata() -> dict[str, Any]:
+        package = predictor.package
+        return {
+            "model_version": predictor.version,
+            "path": str(package.path),
+            "engine": predictor.engine,
+            **package.lineage,
+        }
+
+    # async: one row takes tens of microseconds, less than a hop to the thread pool.
+    @app.post(
+        "/predict",
+        response_model=response_model(predictor.spec, predictor.classes),
+        responses={400: {"description": "The body cannot be decoded"}},
+    )
+    async def predict(payload: payload_type, request: Request) -> Response:  # type: ignore[valid-type]
+        started = time.perf_counter()
+        records = [r.model_dump() for r in (payload if isinstance(payload, list) else [payload])]
+        if len(records) > THREAD_POOL_ROWS:
+            outputs = await run_in_threadpool(predictor.records, records)
+        else:
+            outputs = predictor.records(records)
+        latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        event = {
+            "event": "prediction",
+            "timestamp": datetime.datetime.now(datetime.UTC).isoformat(),
+            "request_id": request_id,
+            "model_version": predictor.version,
+            "latency_ms": latency_ms,
+        }
+        state["log"].write(
+            [
+                json.dumps(event | {"inputs": record, "outputs": output})
+                for record, output in zip(records, outputs, strict=True)
+            ]
+        )
+        body = {
+            "request_id": request_id,
+            "model_version": predictor.version,
+            "predictions": outputs,
+        }
+        # Serialised here: FastAPI need not re-validate what it documents as PredictResponse.
+        return Response(
+            json.dumps(body), media_type="application/json", headers={"x-request-id": request_id}
+        )
+
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app as `{{ cookiecutter.project_slug }} serve` starts it in each worker process."""
+    from ..log import configure_logging
+    from ..release.registry import resolve_package_path
+
+    configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
+    return create_app(
+        resolve_package_path(),
+        prediction_log=os.environ.get("PREDICTION_LOG", str(PREDICTION_LOG)),
+    )

@@ -1,0 +1,60 @@
+"""The prediction log: one JSON line per prediction, bounded by rotation, shared by workers."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+
+PREDICTION_LOG = Path("logs/predictions.jsonl")
+LOG_MAX_BYTES = 50 * 1024 * 1024
+LOG_BACKUPS = 10
+
+
+class PredictionLog:
+    """A JSON-lines file bounded by rotation (path, path.1, ... path.N), as the monitor reads it.
+
+    Rotation is the stdlib's RotatingFileHandler; lines are written to its stream
+    directly, because building a LogRecord per prediction costs more than the
+    prediction. Several uvicorn workers append to one file, so each write and each
+    rotation holds an exclusive flock: lines stay whole and only one worker rotates.
+    (concurrent-log-handler does this per LogRecord, at several times the cost.)
+    """
+
+    def __init__(
+        self, path: Path | str, max_bytes: int = LOG_MAX_BYTES, backups: int = LOG_BACKUPS
+    ):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handler = RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups)
+        self.max_bytes = max_bytes
+        self.lock = self.path.with_name(f".{self.path.name}.lock").open("a")
+
+    def write(self, lines: list[str]) -> None:
+        text = "".join(line + "\n" for line in lines)
+        fcntl.flock(self.lock, fcntl.LOCK_EX)
+        try:
+            stream = self.handler.stream
+            ours = os.fstat(stream.fileno())
+            if not self._is_current(ours):  # another worker rotated the file: follow the name
+                stream.close()
+                stream = self.handler.stream = self.handler._open()
+                ours = os.fstat(stream.fileno())
+            if ours.st_size and ours.st_size + len(text) > self.max_bytes:
+                self.handler.doRollover()
+                stream = self.handler.stream
+            stream.write(text)
+            stream.flush()
+        finally:
+            fcntl.flock(self.lock, fcntl.LOCK_UN)
+
+    def _is_current(self, ours: os.stat_result) -> bool:
+        try:
+            return os.path.samestat(os.stat(self.path), ours)
+        except FileNotFoundError:
+            return False
+
+    def close(self) -> None:
+        self.handler.close()
+        self.lock.close()
