@@ -1,19 +1,77 @@
+"""Fixtures that follow the data config: change conf/data (or run `adopt-data`) and the
+tests run on the new columns, with no edit here."""
+
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from {{ cookiecutter.module_name }}.config import compose_config
-from {{ cookiecutter.module_name }}.data import validate, write_sample_data
+from {{ cookiecutter.module_name }}.data.load import data_spec, read_raw, validate
+from {{ cookiecutter.module_name }}.data.sample import synthesize
+from {{ cookiecutter.module_name }}.data.schema import raw_schema
+from {{ cookiecutter.module_name }}.data.spec import Column, DataSpec
 
 ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_ROWS = 1000
+
+
+@pytest.fixture
+def cfg():
+    return compose_config(conf_dir=ROOT / "conf")
 
 
 @pytest.fixture(scope="session")
-def sample(tmp_path_factory) -> pd.DataFrame:
-    """The sample data set, validated: what the pipeline's first step produces."""
-    path = write_sample_data(tmp_path_factory.mktemp("raw") / "sample.csv")
-    return validate(pd.read_csv(path))
+def spec() -> DataSpec:
+    return data_spec(compose_config(conf_dir=ROOT / "conf"))
+
+
+@pytest.fixture(scope="session")
+def sample(spec) -> pd.DataFrame:
+    """Validated rows of the project's raw data (at most SAMPLE_ROWS of them, seeded), or,
+    before `dvc pull`, rows synthesized from the data config."""
+    cfg = compose_config(conf_dir=ROOT / "conf")
+    raw_path = ROOT / cfg.data.raw_path
+    if raw_path.exists():
+        raw = read_raw(raw_path)
+        raw = raw.sample(min(len(raw), SAMPLE_ROWS), random_state=0).reset_index(drop=True)
+    else:
+        raw = synthesize(spec, rows=400)
+    return validate(raw, raw_schema(spec))
+
+
+def records(frame: pd.DataFrame, spec: DataSpec, rows: int | None = None) -> list[dict]:
+    """Feature rows as JSON-ready dicts: missing values as None."""
+    features = frame[spec.feature_names].head(rows) if rows else frame[spec.feature_names]
+    return [
+        {k: (None if pd.isna(v) else v) for k, v in row.items()}
+        for row in features.astype(object).to_dict(orient="records")
+    ]
+
+
+def breaking_value(column: Column):
+    """A value that breaks the column's rule: beyond its range, or not an allowed category."""
+    if column.role == "categorical":
+        return "not-a-category"
+    if column.max is not None:
+        return column.max + abs(column.max) + 1.0
+    return column.min - abs(column.min) - 1.0
+
+
+def checked_feature(spec: DataSpec) -> Column:
+    """The first feature with a rule that a value can break."""
+    return next(
+        c for c in spec.features if c.role == "categorical" or c.min is not None or c.max is not None
+    )
+
+
+def rule_name(column: Column) -> str:
+    if column.role == "categorical":
+        return "isin"
+    if column.min is not None and column.max is not None:
+        return "in_range"
+    return "greater_than_or_equal_to" if column.min is not None else "less_than_or_equal_to"
 
 
 @pytest.fixture
@@ -24,28 +82,39 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.fixture
-def cfg():
-    return compose_config(conf_dir=ROOT / "conf")
+def write_raw(frame: pd.DataFrame, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+    return path
 
 
 @pytest.fixture(scope="session")
-def model_package(sample, tmp_path_factory) -> Path:
-    """A package of the default model fitted on the sample, as the pipeline writes it."""
+def fitted(sample, spec):
+    """The default model fitted on the sample's train split, with the test split."""
+    from {{ cookiecutter.module_name }}.model.features import split
+    from {{ cookiecutter.module_name }}.model.train import fit
+
+    cfg = compose_config(conf_dir=ROOT / "conf")
+    train, test = split(sample, spec, cfg.data.test_size, cfg.seed)
+    return fit(train, spec, cfg.model), train, test
+
+
+def make_package(model, spec, test, root: Path, tolerance: float = 1e-4) -> Path:
+    """Package a fitted model as the pipeline does."""
     import joblib
     from omegaconf import OmegaConf
 
-    from {{ cookiecutter.module_name }}.evaluate import compute_metrics
-    from {{ cookiecutter.module_name }}.features import feature_matrix, split
-    from {{ cookiecutter.module_name }}.package import library_versions, write_package
-    from {{ cookiecutter.module_name }}.train import fit
+    from {{ cookiecutter.module_name }}.model.evaluate import model_outputs, task_metrics
+    from {{ cookiecutter.module_name }}.release.package import build_package, library_versions
 
     cfg = compose_config(conf_dir=ROOT / "conf")
-    train, test = split(sample, cfg.data.test_size, cfg.seed)
-    model = fit(train, cfg.model)
-    proba = model.predict_proba(feature_matrix(test))[:, 1]
-    metrics = compute_metrics(test["malignant"].to_numpy(), proba, cfg.evaluate.threshold)
-    root = tmp_path_factory.mktemp("package")
+    classes = model.classes_.tolist() if spec.is_classification else []
+    outputs = model_outputs(model, test, spec)
+    metrics = task_metrics(spec, test[spec.target.name].to_numpy(), outputs, classes, 0.5)
+    root.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, root / "model.joblib")
     lineage = {
         "git_sha": "unknown",
@@ -54,7 +123,16 @@ def model_package(sample, tmp_path_factory) -> Path:
         "metrics": metrics,
         "libraries": library_versions(),
     }
-    return write_package(root / "model.joblib", root / "candidate", lineage)
+    return build_package(
+        root / "model.joblib", root / "candidate", lineage, spec, test, tolerance=tolerance
+    )
+
+
+@pytest.fixture(scope="session")
+def model_package(fitted, spec, tmp_path_factory) -> Path:
+    """A package of the default model fitted on the sample, as the pipeline writes it."""
+    model, _, test = fitted
+    return make_package(model, spec, test, tmp_path_factory.mktemp("package"))
 
 
 @pytest.fixture
@@ -63,3 +141,14 @@ def package_copy(model_package, tmp_path) -> Path:
     import shutil
 
     return Path(shutil.copytree(model_package, tmp_path / "package"))
+
+
+@pytest.fixture(scope="session")
+def unseen_rows(spec) -> pd.DataFrame:
+    """Valid rows spread over every declared range and category, with missing values where
+    the config allows them: not only where the training data lies."""
+    return synthesize(spec, rows=500, seed=1)
+
+
+def as_float_array(values) -> np.ndarray:
+    return np.asarray(values, dtype=np.float64)

@@ -7,7 +7,8 @@ from omegaconf import OmegaConf
 
 from {{ cookiecutter.module_name }}.config import HEADER, compose_config, load_params, write_params
 from {{ cookiecutter.module_name }}.errors import UserFacingError
-from {{ cookiecutter.module_name }}.train import build_model
+from {{ cookiecutter.module_name }}.data.load import data_spec
+from {{ cookiecutter.module_name }}.model.train import build_model
 
 CONF = ROOT / "conf"
 
@@ -22,12 +23,17 @@ def test_every_group_has_options():
 
 
 @pytest.mark.parametrize("model", options("model"))
-@pytest.mark.parametrize("data", options("data"))
-def test_every_model_and_data_option_composes_and_instantiates(model, data):
-    cfg = compose_config([f"model={model}", f"data={data}"], conf_dir=CONF)
+def test_every_model_option_composes_and_instantiates(model):
+    cfg = compose_config([f"model={model}"], conf_dir=CONF)
     assert instantiate(cfg.model).get_params()
+    build_model(data_spec(cfg), cfg.model)
+
+
+@pytest.mark.parametrize("data", options("data"))
+def test_every_data_option_composes_into_a_spec(data):
+    cfg = compose_config([f"data={data}"], conf_dir=CONF)
     assert 0 < cfg.data.test_size < 1
-    build_model(cfg.model)
+    assert data_spec(cfg).features
 
 
 @pytest.mark.parametrize("experiment", options("experiment"))
@@ -35,7 +41,7 @@ def test_every_experiment_composes_and_instantiates(experiment):
     default = compose_config(conf_dir=CONF)
     cfg = compose_config([f"experiment={experiment}"], conf_dir=CONF)
     assert cfg != default, "an experiment must change something"
-    build_model(cfg.model)
+    build_model(data_spec(cfg), cfg.model)
 
 
 def test_params_yaml_is_conf_composed():

@@ -1,22 +1,63 @@
+"""Step 2 and the preprocessing: the split, and the numpy Encoding equal to scikit-learn's."""
+
 import numpy as np
+import pandas as pd
+import pytest
 
-from {{ cookiecutter.module_name }}.features import feature_matrix, split
-from {{ cookiecutter.module_name }}.schema import FEATURES, TARGET
+from {{ cookiecutter.module_name }}.errors import UserFacingError
+from {{ cookiecutter.module_name }}.model.features import SMALL_BATCH, Encoding, model_input, split
 
 
-def test_split_is_stratified_and_seeded(sample):
-    train, test = split(sample, test_size=0.25, seed=1)
+def test_split_is_seeded_and_stratified_for_classification(sample, spec):
+    train, test = split(sample, spec, test_size=0.25, seed=1)
     assert len(train) + len(test) == len(sample)
-    assert abs(train[TARGET].mean() - test[TARGET].mean()) < 0.02
-    again, _ = split(sample, test_size=0.25, seed=1)
+    again, _ = split(sample, spec, test_size=0.25, seed=1)
     assert train.equals(again)
-    other, _ = split(sample, test_size=0.25, seed=2)
+    other, _ = split(sample, spec, test_size=0.25, seed=2)
     assert not train.equals(other)
+    if spec.is_classification:
+        target = spec.target.name
+        shares = train[target].value_counts(normalize=True)
+        held_out = test[target].value_counts(normalize=True)
+        assert (shares - held_out).abs().max() < 0.05
 
 
-def test_feature_matrix_follows_schema_order(sample):
-    shuffled = sample[list(reversed(sample.columns))]
-    matrix = feature_matrix(shuffled)
-    assert matrix.shape == (len(sample), len(FEATURES))
-    assert matrix.dtype == np.float64
-    np.testing.assert_array_equal(matrix[:, 0], sample[FEATURES[0]].to_numpy())
+def test_a_class_with_one_row_is_a_clear_error(sample, spec):
+    if not spec.is_classification:
+        pytest.skip("regression is not stratified")
+    target = spec.target.name
+    first = sample[target].iloc[0]
+    lonely = pd.concat(
+        [sample[sample[target] != first].head(50), sample[sample[target] == first].head(1)],
+        ignore_index=True,
+    )
+    with pytest.raises(UserFacingError, match="single row"):
+        split(lonely, spec, test_size=0.25, seed=0)
+
+
+def _preprocessed(fitted_model, frame, spec):
+    prepared = fitted_model.named_steps["prepare"].transform(model_input(frame, spec))
+    return fitted_model.named_steps["scale"].transform(prepared)
+
+
+@pytest.mark.parametrize("rows", [1, SMALL_BATCH - 1, 400])
+def test_encoding_equals_scikit_learn_bit_for_bit(fitted, spec, unseen_rows, rows):
+    """Missing values and every category, in the small-batch and the vectorised path."""
+    model, _, _ = fitted
+    encoding = Encoding.from_fitted(model)
+    frame = unseen_rows.head(rows)
+    columns = {name: frame[name].to_numpy() for name in spec.feature_names}
+    np.testing.assert_array_equal(
+        encoding.transform(columns, rows), _preprocessed(model, frame, spec)
+    )
+
+
+def test_a_missing_category_encodes_as_all_zeros(fitted, spec, unseen_rows):
+    if not spec.categorical:
+        pytest.skip("no categorical column")
+    model, _, _ = fitted
+    encoding = Encoding.from_fitted(model)
+    row = unseen_rows.head(1).astype(object)
+    row[spec.categorical[0]] = None
+    columns = {name: row[name].to_list() for name in spec.feature_names}
+    np.testing.assert_array_equal(encoding.transform(columns, 1), _preprocessed(model, row, spec))

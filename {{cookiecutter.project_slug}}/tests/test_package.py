@@ -1,4 +1,5 @@
-"""The model package: lineage written with the model, and refused when altered."""
+"""The model package: lineage and signature written with the model, ONNX verified against
+scikit-learn before it ships, and every file refused when altered."""
 
 import hashlib
 import json
@@ -6,13 +7,14 @@ import json
 import joblib
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator, ClassifierMixin
+import structlog
+from conftest import make_package
 
-from {{ cookiecutter.module_name }}.features import feature_matrix
-from {{ cookiecutter.module_name }}.package import (
+from {{ cookiecutter.module_name }}.release.package import (
     LINEAGE_FILE,
     MODEL_FILE,
     ONNX_FILE,
+    SIGNATURE_FILE,
     ModelPackageError,
     data_hash,
     load_package,
@@ -20,17 +22,19 @@ from {{ cookiecutter.module_name }}.package import (
 )
 
 
-def test_package_loads_with_its_lineage_and_version(model_package):
+def test_package_loads_with_its_lineage_signature_and_version(model_package, spec):
     package = load_package(model_package)
     lineage = json.loads((model_package / LINEAGE_FILE).read_text())
     assert package.lineage == lineage
-    model_bytes = (model_package / MODEL_FILE).read_bytes()
-    assert lineage["checksum"] == hashlib.sha256(model_bytes).hexdigest()
+    for name, key in ((MODEL_FILE, "checksum"), (ONNX_FILE, "onnx_checksum"), (SIGNATURE_FILE, "signature_checksum")):
+        assert lineage[key] == hashlib.sha256((model_package / name).read_bytes()).hexdigest()
     assert package.version == lineage["checksum"][:12]
-    assert package.path == model_package
-    assert hasattr(package.model, "predict_proba")
-    onnx_bytes = (model_package / ONNX_FILE).read_bytes()
-    assert lineage["onnx_checksum"] == hashlib.sha256(onnx_bytes).hexdigest()
+    assert package.spec == spec
+    assert package.signature["task"] == spec.task
+    if spec.is_classification:
+        assert set(package.classes) == set(spec.target.classes)
+    assert lineage["onnx"]["verified"] is True
+    assert lineage["onnx"]["max_difference"] <= lineage["onnx"]["tolerance"]
 
 
 def test_a_version_set_in_the_lineage_wins(package_copy):
@@ -39,13 +43,14 @@ def test_a_version_set_in_the_lineage_wins(package_copy):
     assert load_package(package_copy).version == "v3"
 
 
-def test_changed_model_is_refused(package_copy):
-    with (package_copy / MODEL_FILE).open("ab") as model:
-        model.write(b"\0")
+@pytest.mark.parametrize("name", [MODEL_FILE, ONNX_FILE, SIGNATURE_FILE])
+def test_changed_file_is_refused(package_copy, name):
+    with (package_copy / name).open("ab") as packaged:
+        packaged.write(b"\0")
     with pytest.raises(ModelPackageError) as error:
         load_package(package_copy)
     message = str(error.value)
-    assert MODEL_FILE in message and "checksum" in message and "make pipeline" in message
+    assert name in message and "checksum" in message and "make pipeline" in message
 
 
 def _replace_with_garbage(package_dir, name, key):
@@ -65,38 +70,36 @@ def test_corrupt_model_with_matching_checksum_is_refused(package_copy):
 def test_corrupt_onnx_with_matching_checksum_is_refused(package_copy):
     _replace_with_garbage(package_copy, ONNX_FILE, "onnx_checksum")
     with pytest.raises(ModelPackageError, match=f"{ONNX_FILE} cannot be loaded"):
-        load_package(package_copy).onnx_session()
+        load_package(package_copy).onnx_model()
 
 
-def test_changed_onnx_model_is_refused(package_copy):
-    with (package_copy / ONNX_FILE).open("ab") as model:
-        model.write(b"\0")
-    with pytest.raises(ModelPackageError, match=f"{ONNX_FILE} does not match the checksum"):
-        load_package(package_copy)
+def test_onnx_disagreement_ships_no_onnx_and_says_why(fitted, spec, tmp_path):
+    """A tolerance of zero makes ONNX Runtime's float32 rounding a disagreement."""
+    model, _, test = fitted
+    with structlog.testing.capture_logs() as logs:
+        package = load_package(make_package(model, spec, test, tmp_path, tolerance=0.0))
+    assert not (package.path / ONNX_FILE).exists() and package.onnx_model() is None
+    assert package.lineage["onnx"]["verified"] is False
+    assert "beyond the tolerance 0" in package.lineage["onnx"]["reason"]
+    [warning] = [log for log in logs if log["log_level"] == "warning"]
+    assert "scikit-learn will serve the model" in warning["event"]
+    assert "beyond the tolerance" in warning["reason"]
 
 
-class LargeRadius(ClassifierMixin, BaseEstimator):
-    """A model of the user's own, which no ONNX converter knows."""
+def test_custom_preprocessing_is_served_by_scikit_learn(fitted, spec, tmp_path):
+    """A pipeline step the numpy encoding does not know: no ONNX, scikit-learn serves it."""
+    from sklearn.preprocessing import RobustScaler
 
-    def fit(self, x, y):
-        self.classes_, self.n_features_in_ = np.array([0, 1]), x.shape[1]
-        return self
-
-    def predict_proba(self, x):
-        positive = (x[:, 0] > 15).astype(float)
-        return np.column_stack([1 - positive, positive])
-
-
-def test_model_without_onnx_converter_is_packaged_without_onnx(tmp_path, sample):
-    model_file = tmp_path / "model.joblib"
-    joblib.dump(LargeRadius().fit(feature_matrix(sample), None), model_file)
-    package = load_package(write_package(model_file, tmp_path / "package", {}))
-    assert not (tmp_path / "package" / ONNX_FILE).exists()
-    assert package.onnx_session() is None
-    assert isinstance(package.model, LargeRadius)
+    model, train, test = fitted
+    custom = joblib.load(make_package(model, spec, test, tmp_path / "a") / MODEL_FILE)
+    custom.steps[1] = ("scale", RobustScaler())
+    custom.fit(train[spec.feature_names], train[spec.target.name])
+    package = load_package(make_package(custom, spec, test, tmp_path / "b"))
+    assert package.onnx_model() is None
+    assert "custom" in package.lineage["onnx"]["reason"]
 
 
-@pytest.mark.parametrize("missing", [MODEL_FILE, ONNX_FILE, LINEAGE_FILE])
+@pytest.mark.parametrize("missing", [MODEL_FILE, ONNX_FILE, LINEAGE_FILE, SIGNATURE_FILE])
 def test_missing_file_is_named(package_copy, missing):
     (package_copy / missing).unlink()
     with pytest.raises(ModelPackageError, match=f"{missing} is missing"):
@@ -117,7 +120,7 @@ def test_missing_package_says_how_to_build_one(tmp_path):
 def test_failed_packaging_keeps_the_previous_package(package_copy, tmp_path):
     before = {path.name: path.read_bytes() for path in package_copy.iterdir()}
     with pytest.raises(FileNotFoundError):
-        write_package(tmp_path / "no-model.joblib", package_copy, {})
+        write_package(tmp_path / "no-model.joblib", package_copy, {}, {}, None)
     assert {path.name: path.read_bytes() for path in package_copy.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["package"]
 
@@ -128,3 +131,12 @@ def test_data_hash_comes_from_the_dvc_pointer(tmp_path):
     assert data_hash(raw) == hashlib.md5(b"a\n1\n").hexdigest()
     (tmp_path / "raw.csv.dvc").write_text("outs:\n- md5: 0123abc\n  path: raw.csv\n")
     assert data_hash(raw) == "0123abc"
+
+
+def test_outputs_of_both_engines_are_close(model_package, unseen_rows, spec):
+    package = load_package(model_package)
+    columns = {name: unseen_rows[name].to_numpy() for name in spec.feature_names}
+    onnx = package.onnx_model().outputs(columns, len(unseen_rows))
+    from {{ cookiecutter.module_name }}.model.evaluate import model_outputs
+
+    np.testing.assert_allclose(onnx, model_outputs(package.model, unseen_rows, spec), rtol=1e-4, atol=1e-4)

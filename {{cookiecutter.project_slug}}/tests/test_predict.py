@@ -1,97 +1,114 @@
-"""The one predict function: ONNX Runtime agrees with the scikit-learn model it was made from."""
+"""The one predict path: validation from the package's spec, ONNX Runtime agreeing with
+scikit-learn, and outputs that follow the task."""
 
 import json
+import shutil
 
-import joblib
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, breaking_value, checked_feature, make_package, rule_name
 
 from {{ cookiecutter.module_name }}.config import compose_config
 from {{ cookiecutter.module_name }}.errors import DataValidationError
-from {{ cookiecutter.module_name }}.features import feature_matrix
-from {{ cookiecutter.module_name }}.package import LINEAGE_FILE, load_package, write_package
-from {{ cookiecutter.module_name }}.predict import Predictor
-from {{ cookiecutter.module_name }}.train import fit
+from {{ cookiecutter.module_name }}.model.evaluate import model_outputs
+from {{ cookiecutter.module_name }}.model.train import fit
+from {{ cookiecutter.module_name }}.release.package import LINEAGE_FILE, ONNX_FILE, SIGNATURE_FILE, load_package, sha256
+from {{ cookiecutter.module_name }}.release.predictor import PREDICTION, Predictor, probability_column
+
+MODELS = sorted(path.stem for path in (ROOT / "conf/model").glob("*.yaml"))
 
 
-def random_rows(n: int) -> np.ndarray:
-    """Rows spread over the whole valid range, not only where the training data lies."""
-    rng = np.random.default_rng(0)
-    low = [5, 10, 40, 150, 0.05, 0.02, 0, 0, 0.1, 0.05]
-    high = [28, 40, 190, 2500, 0.16, 0.35, 0.43, 0.2, 0.3, 0.1]
-    return rng.uniform(low, high, size=(n, 10))
+def output_columns(spec, classes):
+    if not spec.is_classification:
+        return [PREDICTION]
+    return [PREDICTION, *(probability_column(c) for c in classes)]
 
 
-@pytest.mark.parametrize("model", ["random_forest", "logistic_regression"])
-def test_onnx_runtime_matches_scikit_learn(sample, tmp_path, model):
-    """ONNX Runtime sums tree outputs in float32 (differences ~1e-8), and scikit-learn
-    compares splits in float32: a row within float32 rounding of a threshold may take
-    the other branch in one tree. So forests agree to 1/n_estimators on a rare row,
-    and to 1e-6 on almost every row."""
+@pytest.mark.parametrize("model", MODELS)
+def test_onnx_runtime_matches_scikit_learn(sample, spec, unseen_rows, tmp_path, model):
+    """Every configured model, on the data and on rows over the whole valid range."""
     cfg = compose_config([f"model={model}"], conf_dir=ROOT / "conf")
-    fitted = fit(sample, cfg.model)
-    joblib.dump(fitted, tmp_path / "model.joblib")
-    lineage = {"params": {"evaluate": {"threshold": 0.5}}}
-    package_dir = write_package(tmp_path / "model.joblib", tmp_path / "package", lineage)
-    predictor = Predictor(load_package(package_dir))
-    x = np.vstack([feature_matrix(sample), random_rows(2000)])
-    onnx, sklearn = predictor.predict_proba(x), fitted.predict_proba(x)[:, 1]
-    difference = np.abs(onnx - sklearn)
-    tolerance = 1.01 / cfg.model.n_estimators if "n_estimators" in cfg.model else 1e-6
-    assert difference.max() <= tolerance
-    assert np.mean(difference > 1e-6) < 0.01
-    np.testing.assert_allclose(predictor.predict_proba(x[:1]), sklearn[:1], atol=tolerance)
+    fitted = fit(sample, spec, cfg.model)
+    predictor = Predictor(load_package(make_package(fitted, spec, sample, tmp_path)))
+    assert predictor.engine == "onnxruntime"
+    rows = unseen_rows
+    columns = {name: rows[name].to_numpy() for name in spec.feature_names}
+    onnx, sklearn = predictor.outputs(columns, len(rows)), model_outputs(fitted, rows, spec)
+    np.testing.assert_allclose(onnx, sklearn, rtol=1e-4, atol=1e-4)
+    if spec.is_classification:
+        assert np.mean(predictor.labels(onnx) == fitted.predict(rows[spec.feature_names])) > 0.99
 
 
-def test_package_without_onnx_is_scored_by_scikit_learn(model_package, tmp_path):
-    import shutil
-
+def _without_onnx(model_package, tmp_path):
     package_dir = shutil.copytree(model_package, tmp_path / "package")
-    (package_dir / "model.onnx").unlink()
+    (package_dir / ONNX_FILE).unlink()
     lineage = json.loads((package_dir / LINEAGE_FILE).read_text())
     del lineage["onnx_checksum"]
     (package_dir / LINEAGE_FILE).write_text(json.dumps(lineage))
-    package = load_package(package_dir)
-    x = random_rows(50)
-    np.testing.assert_array_equal(
-        Predictor(package).predict_proba(x), package.model.predict_proba(x)[:, 1]
-    )
+    return load_package(package_dir)
 
 
-def test_labels_follow_the_packaged_threshold(model_package, tmp_path):
-    import shutil
+def test_package_without_onnx_is_scored_by_scikit_learn(model_package, unseen_rows, spec, tmp_path):
+    package = _without_onnx(model_package, tmp_path)
+    predictor = Predictor(package)
+    assert predictor.engine == "scikit-learn"
+    scored = predictor.predict_frame(unseen_rows)
+    expected = model_outputs(package.model, unseen_rows, spec)
+    got = scored.drop(columns=PREDICTION).to_numpy() if spec.is_classification else scored[PREDICTION]
+    np.testing.assert_array_equal(got, expected)
 
+
+def test_labels_follow_the_packaged_threshold_for_two_classes(model_package, unseen_rows, spec, tmp_path):
+    if len(spec.target.classes) != 2:
+        pytest.skip("the threshold applies to binary classification only")
     package_dir = shutil.copytree(model_package, tmp_path / "package")
+    signature = json.loads((package_dir / SIGNATURE_FILE).read_text())
+    (package_dir / SIGNATURE_FILE).write_text(json.dumps(signature | {"threshold": 0.9}))
     lineage = json.loads((package_dir / LINEAGE_FILE).read_text())
-    lineage["params"]["evaluate"]["threshold"] = 0.9
+    lineage["signature_checksum"] = sha256(package_dir / SIGNATURE_FILE)
     (package_dir / LINEAGE_FILE).write_text(json.dumps(lineage))
-    proba, labels = Predictor(load_package(package_dir)).predict_matrix(random_rows(500))
-    np.testing.assert_array_equal(labels, (proba >= 0.9).astype(int))
-    assert 0 < labels.sum() < (proba >= 0.5).sum()
+    predictor = Predictor(load_package(package_dir))
+    scored = predictor.predict_frame(unseen_rows)
+    positive = predictor.classes[1]
+    expected = scored[probability_column(positive)] >= 0.9
+    assert ((scored[PREDICTION] == positive) == expected).all()
 
 
-def test_frame_is_validated_and_extra_columns_ignored(model_package, sample):
+def test_frame_is_validated_and_extra_columns_ignored(model_package, sample, spec):
     predictor = Predictor(load_package(model_package))
-    frame = sample.assign(patient_id=range(len(sample)))  # TARGET and an id: not features
+    frame = sample.assign(row_id=range(len(sample)))  # the target and an id: not features
     scored = predictor.predict_frame(frame)
-    assert list(scored.columns) == ["probability", "prediction"]
+    assert list(scored.columns) == output_columns(spec, predictor.classes)
     assert scored.index.equals(frame.index)
-    expected = predictor.predict_proba(feature_matrix(sample))
-    np.testing.assert_array_equal(scored["probability"], expected)
+    if spec.is_classification:
+        probabilities = scored.drop(columns=PREDICTION).to_numpy()
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+        assert set(scored[PREDICTION]) <= set(predictor.classes)
 
 
-def test_bad_rows_are_reported_with_their_row_in_the_file(model_package, sample):
+def test_records_give_the_frame_results(model_package, sample, spec):
+    from conftest import records
+
     predictor = Predictor(load_package(model_package))
-    broken = sample.head(10).copy()
-    broken.loc[4, "mean_texture"] = 999.0
+    frame = predictor.predict_frame(sample.head(5))
+    results = predictor.records(records(sample, spec, 5))
+    assert [r[PREDICTION] for r in results] == frame[PREDICTION].tolist()
+
+
+def test_bad_rows_are_reported_with_their_row_in_the_file(model_package, sample, spec):
+    predictor = Predictor(load_package(model_package))
+    column = checked_feature(spec)
+    broken = sample.head(10).astype({column.name: object})
+    broken.loc[4, column.name] = breaking_value(column)
     with pytest.raises(DataValidationError) as error:
         predictor.predict_frame(broken, first_row=101)
     message = str(error.value)
-    assert "'mean_texture'" in message and "in_range" in message and "rows 105 " in message
+    assert f"'{column.name}'" in message and rule_name(column) in message
+    assert "rows 105 " in message
 
 
-def test_missing_feature_is_named(model_package, sample):
+def test_missing_feature_is_named(model_package, sample, spec):
     predictor = Predictor(load_package(model_package))
-    with pytest.raises(DataValidationError, match="missing column 'mean_area'"):
-        predictor.predict_frame(sample.drop(columns="mean_area"))
+    dropped = spec.feature_names[-1]
+    with pytest.raises(DataValidationError, match=f"missing column '{dropped}'"):
+        predictor.predict_frame(sample.drop(columns=dropped))

@@ -3,18 +3,21 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import breaking_value, checked_feature, rule_name
 
 from {{ cookiecutter.module_name }}.cli import main
 from {{ cookiecutter.module_name }}.errors import DataValidationError, UserFacingError
-from {{ cookiecutter.module_name }}.package import load_package
-from {{ cookiecutter.module_name }}.predict import Predictor
-from {{ cookiecutter.module_name }}.score import score_file
+from {{ cookiecutter.module_name }}.release.package import load_package
+from {{ cookiecutter.module_name }}.release.predictor import Predictor
+from {{ cookiecutter.module_name }}.serving.batch import score_file
 
 
 @pytest.fixture
-def batch(sample):
-    """The sample with an id column, as a file to score might have."""
-    return sample.assign(patient_id=[f"p{i}" for i in range(len(sample))])
+def batch(sample, unseen_rows):
+    """Rows of the data and rows over every declared range, with an id column, as a file
+    to score might have (the target, if present, passes through)."""
+    rows = pd.concat([sample, unseen_rows], ignore_index=True).head(400)
+    return rows.assign(row_id=[f"r{i}" for i in range(len(rows))])
 
 
 def write(frame: pd.DataFrame, path):
@@ -39,26 +42,31 @@ def test_file_is_scored_in_chunks_like_the_predictor(
     source, target = write(batch, tmp_path / source), tmp_path / target
     assert score_file(source, target, model_package, chunk_size=100, progress=False) == len(batch)
     scored = read(target)
-    assert list(scored.columns) == [*batch.columns, "probability", "prediction"]
-    assert scored["patient_id"].tolist() == batch["patient_id"].tolist()
     expected = Predictor(load_package(model_package)).predict_frame(batch)
-    np.testing.assert_allclose(scored["probability"], expected["probability"], atol=1e-12)
-    assert scored["prediction"].tolist() == expected["prediction"].tolist()
+    assert list(scored.columns) == [*batch.columns, *expected.columns]
+    assert scored["row_id"].tolist() == batch["row_id"].tolist()
+    for column in expected.columns:
+        if column == "prediction" and expected[column].dtype == object:
+            assert scored[column].astype(str).tolist() == expected[column].astype(str).tolist()
+        else:
+            np.testing.assert_allclose(scored[column], expected[column], atol=1e-12)
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_bad_row_is_reported_by_its_row_and_the_output_stays_intact(
-    model_package, batch, tmp_path, suffix
+    model_package, batch, spec, tmp_path, suffix
 ):
-    broken = batch.copy()
-    broken.loc[250, "mean_smoothness"] = 7.0  # in the third chunk of 100
+    column = checked_feature(spec)
+    broken = batch.astype({column.name: object})
+    broken.loc[250, column.name] = breaking_value(column)  # in the third chunk of 100
     source = write(broken, tmp_path / f"in{suffix}")
     target = tmp_path / f"out{suffix}"
     target.write_text("previous output")
     with pytest.raises(DataValidationError) as error:
         score_file(source, target, model_package, chunk_size=100, progress=False)
     message = str(error.value)
-    assert "'mean_smoothness'" in message and "in_range" in message and "rows 251 " in message
+    assert f"'{column.name}'" in message and rule_name(column) in message
+    assert "rows 251 " in message
     assert target.read_text() == "previous output"
     assert sorted(path.name for path in tmp_path.iterdir()) == [f"in{suffix}", f"out{suffix}"]
 

@@ -1,27 +1,70 @@
+"""Steps 3 and 4: every configured model learns the data; the metrics follow the task."""
+
 import numpy as np
 import pytest
 from conftest import ROOT
+from omegaconf import OmegaConf
 
 from {{ cookiecutter.module_name }}.config import compose_config
-from {{ cookiecutter.module_name }}.evaluate import compute_metrics
-from {{ cookiecutter.module_name }}.features import feature_matrix, split
-from {{ cookiecutter.module_name }}.train import fit
+from {{ cookiecutter.module_name }}.errors import UserFacingError
+from {{ cookiecutter.module_name }}.model.evaluate import (
+    HIGHER_IS_BETTER,
+    classification_metrics,
+    model_outputs,
+    regression_metrics,
+    task_metrics,
+)
+from {{ cookiecutter.module_name }}.model.train import build_model, fit
+
+MODELS = sorted(path.stem for path in (ROOT / "conf/model").glob("*.yaml"))
 
 
-@pytest.mark.parametrize("model", ["random_forest", "logistic_regression"])
-def test_each_model_learns_the_sample(sample, model):
+@pytest.mark.parametrize("model", MODELS)
+def test_each_model_learns_the_rows_it_is_given(sample, spec, model):
+    """Fitted and scored on the same rows, every model must beat a constant: it learned."""
     cfg = compose_config([f"model={model}"], conf_dir=ROOT / "conf")
-    train, test = split(sample, test_size=0.25, seed=0)
-    fitted = fit(train, cfg.model)
-    proba = fitted.predict_proba(feature_matrix(test))[:, 1]
-    scores = compute_metrics(test["malignant"].to_numpy(), proba, threshold=0.5)
-    assert scores["roc_auc"] > 0.9
-    assert scores["accuracy"] > 0.85
+    fitted = fit(sample, spec, cfg.model)
+    outputs = model_outputs(fitted, sample, spec)
+    truth = sample[spec.target.name].to_numpy()
+    classes = fitted.classes_.tolist() if spec.is_classification else []
+    scores = task_metrics(spec, truth, outputs, classes, 0.5)
+    assert set(scores) <= set(HIGHER_IS_BETTER)
+    if spec.is_classification:
+        majority = sample[spec.target.name].value_counts(normalize=True).iloc[0]
+        assert scores["accuracy"] > majority
+    else:
+        assert scores["r2"] > 0.0
 
 
-def test_metrics_of_a_perfect_and_a_useless_model():
+def test_a_model_of_the_wrong_kind_is_refused(spec):
+    other = "LinearRegression" if spec.is_classification else "LogisticRegression"
+    model_cfg = OmegaConf.create({"_target_": f"sklearn.linear_model.{other}"})
+    with pytest.raises(UserFacingError, match=f"the data config's task is {spec.task}"):
+        build_model(spec, model_cfg)
+
+
+def test_binary_metrics_of_a_perfect_and_a_useless_model():
     truth = np.array([0, 0, 1, 1])
-    perfect = compute_metrics(truth, np.array([0.1, 0.2, 0.8, 0.9]), threshold=0.5)
-    assert perfect == {"accuracy": 1.0, "precision": 1.0, "recall": 1.0, "f1": 1.0, "roc_auc": 1.0}
-    useless = compute_metrics(truth, np.array([0.9, 0.8, 0.2, 0.1]), threshold=0.5)
+    perfect = classification_metrics(truth, np.array([[0.9, 0.1], [0.8, 0.2], [0.2, 0.8], [0.1, 0.9]]), [0, 1], 0.5)
+    assert {k: v for k, v in perfect.items() if k != "log_loss"} == {
+        "accuracy": 1.0, "precision": 1.0, "recall": 1.0, "f1": 1.0, "roc_auc": 1.0
+    }  # fmt: skip
+    useless = classification_metrics(truth, np.array([[0.1, 0.9], [0.2, 0.8], [0.8, 0.2], [0.9, 0.1]]), [0, 1], 0.5)
     assert useless["accuracy"] == 0.0 and useless["roc_auc"] == 0.0
+    assert useless["log_loss"] > perfect["log_loss"]
+
+
+def test_multiclass_metrics_use_every_class():
+    truth = np.array(["a", "b", "c", "c"])
+    proba = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.6, 0.2, 0.2]])
+    scores = classification_metrics(truth, proba, ["a", "b", "c"], 0.5)
+    assert scores["accuracy"] == 0.75
+    assert 0 < scores["roc_auc"] <= 1 and scores["log_loss"] > 0
+    assert scores["recall"] == pytest.approx((1 + 1 + 0.5) / 3)
+
+
+def test_regression_metrics():
+    scores = regression_metrics(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 5.0]))
+    assert scores["mae"] == pytest.approx(2 / 3)
+    assert scores["rmse"] == pytest.approx(np.sqrt(4 / 3))
+    assert scores["r2"] == pytest.approx(1 - 4 / 2)

@@ -1,0 +1,148 @@
+"""`adopt-data`: the spec inferred from a file, and refusals that leave nothing half-written."""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import ROOT
+
+from {{ cookiecutter.module_name }}.cli import main
+from {{ cookiecutter.module_name }}.data.adopt import AdoptionRefused, infer_spec, numeric_range
+from {{ cookiecutter.module_name }}.data.load import validate
+from {{ cookiecutter.module_name }}.data.schema import raw_schema
+
+
+def penguins(rows: int = 300, seed: int = 0) -> pd.DataFrame:
+    """Three species, text categories, missing values and an id: made here, not downloaded."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "penguin_id": np.arange(1000, 1000 + rows),
+            "island": rng.choice(["Biscoe", "Dream", "Torgersen"], rows),
+            "bill_length_mm": rng.normal(44, 5, rows).round(1),
+            "body_mass_g": rng.normal(4200, 800, rows).round(0),
+            "sex": rng.choice(["female", "male"], rows).astype(object),
+            "species": rng.choice(["Adelie", "Chinstrap", "Gentoo"], rows),
+        }
+    )
+    frame.loc[::17, "sex"] = None
+    frame.loc[::23, "bill_length_mm"] = np.nan
+    return frame
+
+
+def test_roles_rules_and_classes_are_inferred():
+    data = penguins()
+    adoption = infer_spec(data, "species", "classification")
+    spec = adoption.spec
+    assert spec.target.classes == ("Adelie", "Chinstrap", "Gentoo")
+    assert spec.column("penguin_id").role == "identifier"
+    assert spec.numeric == ["bill_length_mm", "body_mass_g"]
+    assert spec.categorical == ["island", "sex"]
+    assert spec.column("sex").values == ("female", "male") and spec.column("sex").nullable
+    assert spec.column("bill_length_mm").nullable and not spec.column("body_mass_g").nullable
+    mass = spec.column("body_mass_g")
+    assert mass.min < data["body_mass_g"].min() and mass.max > data["body_mass_g"].max()
+    assert "3 values" in adoption.notes["island"] and "missing" in adoption.notes["sex"]
+    validate(data, raw_schema(spec))  # the data passes the rules inferred from it
+
+
+def test_ranges_are_widened_and_stay_non_negative():
+    assert numeric_range(0.0, 10.0) == (0.0, 11.0)
+    assert numeric_range(-5.0, 5.0) == (-6.0, 6.0)
+    low, high = numeric_range(3.2581, 6.107)
+    assert 0 < low < 3.2581 and 6.107 < high < 7
+
+
+def test_free_text_and_unique_text_are_kept_out_of_the_features():
+    data = penguins().assign(
+        note=[f"note {i % 97}" for i in range(300)], tag=[f"t{i}" for i in range(300)]
+    )
+    spec = infer_spec(data, "species", "classification", ids=("penguin_id",)).spec
+    assert spec.column("note").role == "ignored"
+    assert spec.column("tag").role == "identifier"
+
+
+@pytest.mark.parametrize(
+    "change, target, task, message",
+    [
+        ({}, "colour", "classification", "target column 'colour' is not in the file"),
+        ({"species": "Adelie"}, "species", "classification", "has a single value"),
+        ({}, "body_mass_g", "classification", "pass --task regression"),
+        ({}, "species", "regression", "is not numeric"),
+        ({"species": None}, "species", "classification", "is empty in 300 row(s)"),
+    ],
+)
+def test_bad_targets_are_refused(change, target, task, message):
+    with pytest.raises(AdoptionRefused, match=message.replace("(", r"\(").replace(")", r"\)")):
+        infer_spec(penguins().assign(**change), target, task)
+
+
+@pytest.fixture
+def project(workdir):
+    """A scratch project under git and DVC, with its own copy of conf/."""
+    (workdir / "conf").unlink()
+    shutil.copytree(ROOT / "conf", workdir / "conf")
+    subprocess.run(["git", "init", "--quiet"], check=True)
+    subprocess.run(["dvc", "init", "--quiet"], check=True)
+    return workdir
+
+
+def snapshot(root):
+    return {
+        str(path.relative_to(root)): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and ".git" not in path.parts and ".dvc" not in path.parts[:1]
+    }
+
+
+def test_a_file_is_adopted_and_becomes_the_default(project, capsys):
+    source = project / "incoming" / "Penguins 2024.csv"
+    source.parent.mkdir()
+    penguins().to_csv(source, index=False)
+    assert main(["adopt-data", str(source), "--target", "species"]) == 0
+    out = capsys.readouterr().out
+    assert "target 'species': classification (3 classes)" in out
+    assert "make pipeline && make test" in out
+    config = yaml.safe_load((project / "conf/data/penguins_2024.yaml").read_text())
+    assert config["raw_path"] == "data/raw/penguins_2024.csv" and config["task"] == "classification"
+    assert config["columns"]["island"] == {
+        "role": "categorical", "nullable": False,
+        "values": ["Biscoe", "Dream", "Torgersen"], "example": config["columns"]["island"]["example"],
+    }  # fmt: skip
+    assert "- data: penguins_2024" in (project / "conf/config.yaml").read_text()
+    assert (project / "data/raw/penguins_2024.csv.dvc").exists()
+    assert "data/raw/penguins_2024.csv" in (project / "params.yaml").read_text()
+
+    # The same content under another name is refused.
+    again = project / "incoming" / "copy.csv"
+    shutil.copyfile(source, again)
+    before = snapshot(project)
+    assert main(["adopt-data", str(again), "--target", "species"]) == 1
+    assert "already tracked as data/raw/penguins_2024.csv" in capsys.readouterr().err
+    assert snapshot(project) == before
+
+
+@pytest.mark.parametrize(
+    "content, args, message",
+    [
+        ("a,b\n1,2\n", ["--target", "c"], "target column 'c' is not in the file"),
+        ("a,b\n1,x\n2,x\n", ["--target", "b"], "has a single value"),
+        (b"\xff\xfe\x00garbage", ["--target", "a"], "not a readable CSV"),
+        ("a,b\n1,2\n", ["--target", "b", "--name", "Bad Name"], "--name 'Bad Name'"),
+        (None, ["--target", "a"], "not found"),
+    ],
+)
+def test_refusals_leave_the_project_as_it_was(project, capsys, content, args, message):
+    source = project / "incoming.csv"
+    if isinstance(content, bytes):
+        source.write_bytes(content)
+    elif content is not None:
+        source.write_text(content)
+    before = snapshot(project)
+    assert main(["adopt-data", str(source), *args]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert snapshot(project) == before
