@@ -62,7 +62,9 @@ def breaking_value(column: Column):
 def checked_feature(spec: DataSpec) -> Column:
     """The first feature with a rule that a value can break."""
     return next(
-        c for c in spec.features if c.role == "categorical" or c.min is not None or c.max is not None
+        c
+        for c in spec.features
+        if c.role == "categorical" or c.min is not None or c.max is not None
     )
 
 

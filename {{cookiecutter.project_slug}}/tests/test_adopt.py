@@ -102,16 +102,15 @@ def test_a_file_is_adopted_and_becomes_the_default(project, capsys):
     source = project / "incoming" / "Penguins 2024.csv"
     source.parent.mkdir()
     penguins().to_csv(source, index=False)
-    assert main(["adopt-data", str(source), "--target", "species"]) == 0
+    assert main(["adopt-data", str(source), "--target", "species", "--task", "classification"]) == 0
     out = capsys.readouterr().out
     assert "target 'species': classification (3 classes)" in out
     assert "make pipeline && make test" in out
     config = yaml.safe_load((project / "conf/data/penguins_2024.yaml").read_text())
     assert config["raw_path"] == "data/raw/penguins_2024.csv" and config["task"] == "classification"
-    assert config["columns"]["island"] == {
-        "role": "categorical", "nullable": False,
-        "values": ["Biscoe", "Dream", "Torgersen"], "example": config["columns"]["island"]["example"],
-    }  # fmt: skip
+    island = config["columns"]["island"]
+    assert island["role"] == "categorical" and island["nullable"] is False
+    assert island["values"] == ["Biscoe", "Dream", "Torgersen"]
     assert "- data: penguins_2024" in (project / "conf/config.yaml").read_text()
     assert (project / "data/raw/penguins_2024.csv.dvc").exists()
     assert "data/raw/penguins_2024.csv" in (project / "params.yaml").read_text()
@@ -120,7 +119,7 @@ def test_a_file_is_adopted_and_becomes_the_default(project, capsys):
     again = project / "incoming" / "copy.csv"
     shutil.copyfile(source, again)
     before = snapshot(project)
-    assert main(["adopt-data", str(again), "--target", "species"]) == 1
+    assert main(["adopt-data", str(again), "--target", "species", "--task", "classification"]) == 1
     assert "already tracked as data/raw/penguins_2024.csv" in capsys.readouterr().err
     assert snapshot(project) == before
 

@@ -26,7 +26,11 @@ def test_package_loads_with_its_lineage_signature_and_version(model_package, spe
     package = load_package(model_package)
     lineage = json.loads((model_package / LINEAGE_FILE).read_text())
     assert package.lineage == lineage
-    for name, key in ((MODEL_FILE, "checksum"), (ONNX_FILE, "onnx_checksum"), (SIGNATURE_FILE, "signature_checksum")):
+    for name, key in (
+        (MODEL_FILE, "checksum"),
+        (ONNX_FILE, "onnx_checksum"),
+        (SIGNATURE_FILE, "signature_checksum"),
+    ):
         assert lineage[key] == hashlib.sha256((model_package / name).read_bytes()).hexdigest()
     assert package.version == lineage["checksum"][:12]
     assert package.spec == spec
@@ -139,4 +143,6 @@ def test_outputs_of_both_engines_are_close(model_package, unseen_rows, spec):
     onnx = package.onnx_model().outputs(columns, len(unseen_rows))
     from {{ cookiecutter.module_name }}.model.evaluate import model_outputs
 
-    np.testing.assert_allclose(onnx, model_outputs(package.model, unseen_rows, spec), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        onnx, model_outputs(package.model, unseen_rows, spec), rtol=1e-4, atol=1e-4
+    )

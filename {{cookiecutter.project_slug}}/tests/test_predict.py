@@ -54,11 +54,15 @@ def test_package_without_onnx_is_scored_by_scikit_learn(model_package, unseen_ro
     assert predictor.engine == "scikit-learn"
     scored = predictor.predict_frame(unseen_rows)
     expected = model_outputs(package.model, unseen_rows, spec)
-    got = scored.drop(columns=PREDICTION).to_numpy() if spec.is_classification else scored[PREDICTION]
+    got = (
+        scored.drop(columns=PREDICTION).to_numpy() if spec.is_classification else scored[PREDICTION]
+    )
     np.testing.assert_array_equal(got, expected)
 
 
-def test_labels_follow_the_packaged_threshold_for_two_classes(model_package, unseen_rows, spec, tmp_path):
+def test_labels_follow_the_packaged_threshold_for_two_classes(
+    model_package, unseen_rows, spec, tmp_path
+):
     if len(spec.target.classes) != 2:
         pytest.skip("the threshold applies to binary classification only")
     package_dir = shutil.copytree(model_package, tmp_path / "package")

@@ -41,7 +41,9 @@ def test_gate_fails_a_larger_drop_and_shows_the_numbers():
 
 def test_an_error_metric_may_rise_by_its_allowance_only():
     """rmse is lower-is-better: a fall always passes, a rise beyond the allowance fails."""
-    better, worse = check_gate({"rmse": 40.0, "mae": 33.0}, {"rmse": 50.0, "mae": 30.0}, {"rmse": 1.0, "mae": 2.0})
+    better, worse = check_gate(
+        {"rmse": 40.0, "mae": 33.0}, {"rmse": 50.0, "mae": 30.0}, {"rmse": 1.0, "mae": 2.0}
+    )
     assert better.passed and not better.higher_is_better
     assert not worse.passed
     assert str(worse) == "mae: candidate 33.0000, production 30.0000, allowed rise 2.0000 -> FAILED"
@@ -113,7 +115,9 @@ def gate(metrics: dict) -> list[str]:
     task = compose_config(conf_dir=ROOT / "conf").data.task
     default = compose_config(conf_dir=ROOT / "conf").promotion.allowance[task]
     overrides = [f"~promotion.allowance.{task}.{name}" for name in default]
-    return overrides + [f"+promotion.allowance.{task}.{name}={value}" for name, value in metrics.items()]
+    return overrides + [
+        f"+promotion.allowance.{task}.{name}={value}" for name, value in metrics.items()
+    ]
 
 
 def metric_of(task_metrics: dict) -> str:

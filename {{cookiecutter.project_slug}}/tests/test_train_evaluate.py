@@ -45,11 +45,15 @@ def test_a_model_of_the_wrong_kind_is_refused(spec):
 
 def test_binary_metrics_of_a_perfect_and_a_useless_model():
     truth = np.array([0, 0, 1, 1])
-    perfect = classification_metrics(truth, np.array([[0.9, 0.1], [0.8, 0.2], [0.2, 0.8], [0.1, 0.9]]), [0, 1], 0.5)
+    perfect = classification_metrics(
+        truth, np.array([[0.9, 0.1], [0.8, 0.2], [0.2, 0.8], [0.1, 0.9]]), [0, 1], 0.5
+    )
     assert {k: v for k, v in perfect.items() if k != "log_loss"} == {
         "accuracy": 1.0, "precision": 1.0, "recall": 1.0, "f1": 1.0, "roc_auc": 1.0
     }  # fmt: skip
-    useless = classification_metrics(truth, np.array([[0.1, 0.9], [0.2, 0.8], [0.8, 0.2], [0.9, 0.1]]), [0, 1], 0.5)
+    useless = classification_metrics(
+        truth, np.array([[0.1, 0.9], [0.2, 0.8], [0.8, 0.2], [0.9, 0.1]]), [0, 1], 0.5
+    )
     assert useless["accuracy"] == 0.0 and useless["roc_auc"] == 0.0
     assert useless["log_loss"] > perfect["log_loss"]
 

@@ -8,8 +8,6 @@ naming the field and the values. Every prediction is written as one JSON line to
 prediction log.
 """
 
-from __future__ import annotations
-
 import datetime
 import json
 import os
@@ -142,6 +140,7 @@ def create_app(
         response_model=response_model(predictor.spec, predictor.classes),
         responses={400: {"description": "The body cannot be decoded"}},
     )
+    # No `from __future__ import annotations` here: FastAPI reads this annotation at runtime.
     async def predict(payload: payload_type, request: Request) -> Response:  # type: ignore[valid-type]
         started = time.perf_counter()
         records = [r.model_dump() for r in (payload if isinstance(payload, list) else [payload])]
