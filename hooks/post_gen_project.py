@@ -18,7 +18,10 @@ ANSWERS = r"""{{ cookiecutter | tojson }}"""
 
 CI_FILES = {"github": [".github"], "gitlab": [".gitlab-ci.yml"], "none": []}
 # Per task: its sample data set, and the files of the other task's sample and models.
-SAMPLE_DATA = {"classification": "data/raw/breast_cancer.csv", "regression": "data/raw/diabetes.csv"}
+SAMPLE_DATA = {
+    "classification": "data/raw/breast_cancer.csv",
+    "regression": "data/raw/diabetes.csv",
+}
 TASK_FILES = {
     "classification": ["conf/data/breast_cancer.yaml", "conf/model/logistic_regression.yaml"],
     "regression": ["conf/data/diabetes.yaml", "conf/model/ridge.yaml"],

@@ -30,6 +30,7 @@ COMBINATIONS = {
     },
     "py313-noci-gcs": {
         "project_name": "Demand Forecast",
+        "task": "regression",
         "python_version": "3.13",
         "license": "Apache-2.0",
         "ci": "none",

@@ -47,6 +47,7 @@ BAD_CHOICES = {
     "python 2": {"python_version": "2.7"},
     "unknown license": {"license": "GPL"},
     "unknown ci": {"ci": "jenkins"},
+    "unknown task": {"task": "clustering"},
     "unknown remote": {"dvc_remote": "ftp"},
 }
 

@@ -1,28 +1,37 @@
 """Every combination of options is baked, and the baked project's own checks run in it."""
 
+import json
 import re
+import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import COMBINATIONS, TEMPLATE, run
+from conftest import COMBINATIONS, TEMPLATE, run, running_api
 
 pytestmark = pytest.mark.slow
 
 # Files that the post-generation hook adds to git on top of the rendered template.
 ADDED_BY_HOOK = {
-    ".cruft.json",
-    ".dvc/.gitignore",
-    ".dvc/config",
-    ".dvcignore",
-    "data/raw/.gitignore",
-    "data/raw/breast_cancer.csv.dvc",
-    "uv.lock",
-}
-# Rendered, then moved out of git by the hook (`dvc add`).
-TRACKED_BY_DVC = {"data/raw/breast_cancer.csv"}
+    ".cruft.json", ".dvc/.gitignore", ".dvc/config", ".dvcignore", "data/raw/.gitignore", "uv.lock"
+}  # fmt: skip
 CI_FILES = {"github": ".github/workflows/ci.yml", "gitlab": ".gitlab-ci.yml"}
+# Per task: the sample data (rendered, then moved out of git by `dvc add`), and the files
+# of the task's sample and models.
+SAMPLE_DATA = {
+    "classification": "data/raw/breast_cancer.csv",
+    "regression": "data/raw/diabetes.csv",
+}
+TASK_FILES = {
+    "classification": {"conf/data/breast_cancer.yaml", "conf/model/logistic_regression.yaml"},
+    "regression": {"conf/data/diabetes.yaml", "conf/model/ridge.yaml"},
+}
+METRICS = {"classification": "roc_auc", "regression": "rmse"}
+PLOTS = {
+    "classification": ["roc.json", "confusion_matrix.json"],
+    "regression": ["predicted_vs_actual.json", "residuals.json"],
+}
 MAKE_TARGETS = [
-    "setup", "lint", "test", "data", "sample-data", "pipeline", "notebooks",
+    "setup", "lint", "test", "data", "sample-data", "adopt-data", "pipeline", "notebooks",
     "serve", "score", "promote", "rollback", "image", "deploy",
 ]  # fmt: skip
 UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|\{#")
@@ -39,7 +48,11 @@ def expected_files(answers: dict) -> set[str]:
     for provider, ci_file in CI_FILES.items():
         if provider != answers["ci"]:
             files = {f for f in files if not f.startswith(ci_file.split("/")[0])}
-    return (files - TRACKED_BY_DVC) | ADDED_BY_HOOK
+    for task, task_files in TASK_FILES.items():
+        if task != answers["task"]:
+            files -= task_files | {SAMPLE_DATA[task]}
+    sample = SAMPLE_DATA[answers["task"]]
+    return (files - {sample}) | ADDED_BY_HOOK | {f"{sample}.dvc"}
 
 
 @pytest.fixture(scope="module", params=list(COMBINATIONS))
@@ -118,14 +131,39 @@ def test_project_tests_pass(baked):
 
 
 def test_pipeline_reproduces(baked):
-    _, project, _ = baked
+    _, project, answers = baked
     run(["make", "pipeline"], project)
     metrics = run(["uv", "run", "dvc", "metrics", "show", "--json"], project).stdout
-    assert "roc_auc" in metrics
+    assert METRICS[answers["task"]] in metrics
     plots = run(["uv", "run", "dvc", "plots", "show", "--json"], project).stdout
-    assert "roc.json" in plots and "confusion_matrix.json" in plots
+    assert all(name in plots for name in PLOTS[answers["task"]])
     again = run(["uv", "run", "dvc", "repro"], project)
     assert "Running stage" not in again.stdout + again.stderr
+    lineage = json.loads((project / "models/candidate/lineage.json").read_text())
+    assert lineage["onnx"]["verified"] is True, lineage["onnx"]
+
+
+def test_api_predicts_its_example_and_batch_scoring_runs(baked, tmp_path):
+    """The package the pipeline wrote, served over HTTP and used to score the sample file."""
+    _, project, answers = baked
+    run(["make", "pipeline"], project)  # nothing to do when test_pipeline_reproduces ran
+    with running_api(project, "--model", "models/candidate") as url:
+        schema = json.load(urllib.request.urlopen(f"{url}/openapi.json", timeout=10))
+        example = schema["components"]["schemas"]["Record"]["examples"][0]
+        request = urllib.request.Request(
+            f"{url}/predict", json.dumps(example).encode(), {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            [prediction] = json.load(response)["predictions"]
+    if answers["task"] == "classification":
+        assert prediction["prediction"] in (0, 1) and set(prediction["probabilities"]) == {"0", "1"}
+    else:
+        assert isinstance(prediction["prediction"], float)
+    target = tmp_path / "scored.parquet"
+    sample = project / SAMPLE_DATA[answers["task"]]
+    cli = ["uv", "run", "--frozen", project.name, "score", "--model", "models/candidate"]
+    assert "rows scored" in run([*cli, str(sample), str(target)], project).stdout
+    assert target.stat().st_size > 0
 
 
 def test_pre_commit_passes(baked):

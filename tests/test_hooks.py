@@ -20,6 +20,7 @@ GOOD = {
     "python_version": "3.11",
     "license": "MIT",
     "ci": "github",
+    "task": "classification",
     "dvc_remote": "local",
     "dvc_remote_url": "",
 }
@@ -39,6 +40,8 @@ def test_choice_lists_match_cookiecutter_json():
     assert tuple(DEFAULTS["ci"]) == pre.CI_PROVIDERS
     assert tuple(DEFAULTS["dvc_remote"]) == tuple(pre.REMOTE_SCHEMES)
     assert set(post.CI_FILES) == set(pre.CI_PROVIDERS)
+    assert tuple(DEFAULTS["task"]) == pre.TASKS
+    assert set(post.TASK_FILES) == set(post.SAMPLE_DATA) == set(pre.TASKS)
 
 
 @pytest.mark.parametrize(
@@ -103,6 +106,22 @@ def test_prune_keeps_only_the_chosen_ci(tmp_path):
     assert (tmp_path / ".gitlab-ci.yml").exists()
     post.prune(tmp_path, "none")
     assert not (tmp_path / ".gitlab-ci.yml").exists()
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_prune_keeps_only_the_chosen_task_files(tmp_path, task):
+    everything = [*post.SAMPLE_DATA.values(), *(f for fs in post.TASK_FILES.values() for f in fs)]
+    for rel in everything:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    post.prune(tmp_path, "none", task)
+    kept = {rel for rel in everything if (tmp_path / rel).exists()}
+    assert kept == {post.SAMPLE_DATA[task], *post.TASK_FILES[task]}
+
+
+def test_setup_tracks_the_sample_of_the_chosen_task():
+    answers = {**GOOD, "task": "regression"}
+    assert ["add", "--quiet", "data/raw/diabetes.csv"] in post.dvc_commands(answers)
 
 
 @pytest.mark.parametrize(

@@ -136,8 +136,8 @@ def test_score_streams_a_file_and_reports_bad_rows(default_project, tmp_path):
     run([*cli, str(source), str(target), "--chunk-size", "50"], default_project)
     scored = list(csv.DictReader(target.open()))
     assert len(scored) == len(rows) == 569
-    assert list(scored[0]) == [*rows[0], "probability", "prediction"]
-    assert all(0 <= float(row["probability"]) <= 1 for row in scored)
+    assert list(scored[0]) == [*rows[0], "prediction", "probability_0", "probability_1"]
+    assert all(0 <= float(row["probability_1"]) <= 1 for row in scored)
     right = sum(row["prediction"] == row["malignant"] for row in scored)
     assert right / len(scored) > 0.9
 

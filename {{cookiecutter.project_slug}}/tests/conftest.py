@@ -110,7 +110,10 @@ def make_package(model, spec, test, root: Path, tolerance: float = 1e-4) -> Path
     from omegaconf import OmegaConf
 
     from {{ cookiecutter.module_name }}.model.evaluate import model_outputs, task_metrics
-    from {{ cookiecutter.module_name }}.release.package import build_package, library_versions
+    from {{ cookiecutter.module_name }}.release.package import (
+        build_package,
+        library_versions,
+    )
 
     cfg = compose_config(conf_dir=ROOT / "conf")
     classes = model.classes_.tolist() if spec.is_classification else []

@@ -10,7 +10,11 @@ import yaml
 from conftest import ROOT
 
 from {{ cookiecutter.module_name }}.cli import main
-from {{ cookiecutter.module_name }}.data.adopt import AdoptionRefused, infer_spec, numeric_range
+from {{ cookiecutter.module_name }}.data.adopt import (
+    AdoptionRefused,
+    infer_spec,
+    numeric_range,
+)
 from {{ cookiecutter.module_name }}.data.load import validate
 from {{ cookiecutter.module_name }}.data.schema import raw_schema
 

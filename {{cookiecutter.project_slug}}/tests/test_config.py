@@ -5,7 +5,12 @@ from conftest import ROOT
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from {{ cookiecutter.module_name }}.config import HEADER, compose_config, load_params, write_params
+from {{ cookiecutter.module_name }}.config import (
+    HEADER,
+    compose_config,
+    load_params,
+    write_params,
+)
 from {{ cookiecutter.module_name }}.data.load import data_spec
 from {{ cookiecutter.module_name }}.errors import UserFacingError
 from {{ cookiecutter.module_name }}.model.train import build_model

@@ -5,7 +5,12 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.module_name }}.errors import UserFacingError
-from {{ cookiecutter.module_name }}.model.features import SMALL_BATCH, Encoding, model_input, split
+from {{ cookiecutter.module_name }}.model.features import (
+    SMALL_BATCH,
+    Encoding,
+    model_input,
+    split,
+)
 
 
 def test_split_is_seeded_and_stratified_for_classification(sample, spec):

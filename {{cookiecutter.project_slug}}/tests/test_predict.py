@@ -12,8 +12,18 @@ from {{ cookiecutter.module_name }}.config import compose_config
 from {{ cookiecutter.module_name }}.errors import DataValidationError
 from {{ cookiecutter.module_name }}.model.evaluate import model_outputs
 from {{ cookiecutter.module_name }}.model.train import fit
-from {{ cookiecutter.module_name }}.release.package import LINEAGE_FILE, ONNX_FILE, SIGNATURE_FILE, load_package, sha256
-from {{ cookiecutter.module_name }}.release.predictor import PREDICTION, Predictor, probability_column
+from {{ cookiecutter.module_name }}.release.package import (
+    LINEAGE_FILE,
+    ONNX_FILE,
+    SIGNATURE_FILE,
+    load_package,
+    sha256,
+)
+from {{ cookiecutter.module_name }}.release.predictor import (
+    PREDICTION,
+    Predictor,
+    probability_column,
+)
 
 MODELS = sorted(path.stem for path in (ROOT / "conf/model").glob("*.yaml"))
 

@@ -8,7 +8,11 @@ from conftest import breaking_value, checked_feature, records
 from fastapi.testclient import TestClient
 
 from {{ cookiecutter.module_name }}.cli import main
-from {{ cookiecutter.module_name }}.release.package import MODEL_FILE, ModelPackageError, load_package
+from {{ cookiecutter.module_name }}.release.package import (
+    MODEL_FILE,
+    ModelPackageError,
+    load_package,
+)
 from {{ cookiecutter.module_name }}.release.predictor import Predictor
 from {{ cookiecutter.module_name }}.serving.api import create_app
 from {{ cookiecutter.module_name }}.serving.prediction_log import PredictionLog

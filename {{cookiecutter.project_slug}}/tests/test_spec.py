@@ -2,7 +2,11 @@
 
 import pytest
 
-from {{ cookiecutter.module_name }}.data.spec import SpecError, spec_from_config, spec_to_config
+from {{ cookiecutter.module_name }}.data.spec import (
+    SpecError,
+    spec_from_config,
+    spec_to_config,
+)
 
 BASE = {
     "task": "classification",

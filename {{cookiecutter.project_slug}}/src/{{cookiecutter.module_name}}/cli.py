@@ -149,9 +149,7 @@ STEPS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="{{ cookiecutter.project_slug }}", description=DESCRIPTION
-    )
+    parser = argparse.ArgumentParser(prog="{{ cookiecutter.project_slug }}", description=DESCRIPTION)
     parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
