@@ -6,17 +6,20 @@ The metrics follow the task: classification (any number of classes) or regressio
 
 from __future__ import annotations
 
-import joblib
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import structlog
-from dvclive import Live
-from omegaconf import DictConfig
 from sklearn import metrics
 
 from ..data.load import data_spec
 from ..data.spec import DataSpec
 from .features import model_input
+
+if TYPE_CHECKING:
+    from dvclive import Live
+    from omegaconf import DictConfig
 
 log = structlog.get_logger(__name__)
 
@@ -108,6 +111,10 @@ def _log_plots(live: Live, spec: DataSpec, y_true, outputs, classes, threshold) 
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
+    # Imported here: the serving image has neither; the predictor needs only the functions above.
+    import joblib
+    from dvclive import Live
+
     spec = data_spec(cfg)
     model = joblib.load(cfg.artifacts.model)
     test = pd.read_parquet(cfg.data.test_path)
