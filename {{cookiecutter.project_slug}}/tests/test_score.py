@@ -46,10 +46,10 @@ def test_file_is_scored_in_chunks_like_the_predictor(
     assert list(scored.columns) == [*batch.columns, *expected.columns]
     assert scored["row_id"].tolist() == batch["row_id"].tolist()
     for column in expected.columns:
-        if column == "prediction" and expected[column].dtype == object:
-            assert scored[column].astype(str).tolist() == expected[column].astype(str).tolist()
-        else:
+        if pd.api.types.is_numeric_dtype(expected[column]):
             np.testing.assert_allclose(scored[column], expected[column], atol=1e-12)
+        else:  # class labels
+            assert scored[column].astype(str).tolist() == expected[column].astype(str).tolist()
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
