@@ -1,8 +1,10 @@
-"""What the serving and batch benchmarks share: a baked project whose pipeline has run,
-servers started from it, and memory read from /proc."""
+"""What the serving, batch and adopt benchmarks share: a baked project that has adopted
+a penguin-like data set (categories, missing values, an id column) and run its pipeline,
+the generator of that data, servers started from the project, and memory read from /proc."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -19,24 +21,116 @@ from bake_env import bake_environment  # noqa: E402 - the tests' environment, sh
 ENV = bake_environment()
 
 
-def run(cmd: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+def run(cmd: list[str], cwd: Path, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    """Run `cmd`; exit with its output if it fails (unless check is False)."""
     done = subprocess.run(cmd, cwd=cwd, env=kwargs.pop("env", ENV), capture_output=True,
                           text=True, **kwargs)  # fmt: skip
-    if done.returncode != 0:
+    if check and done.returncode != 0:
         sys.exit(f"{' '.join(map(str, cmd))} exited {done.returncode}\n{done.stdout}{done.stderr}")
     return done
 
 
+# Penguin-like rows, seeded: `species` (3 classes) is the target; `island` and `sex` are
+# text categories; `sex` and `bill_length_mm` have missing values; `penguin_id` is a numeric
+# id. Numbers are drawn per species and clipped at 2.5 standard deviations, so that a large
+# file stays inside the ranges `adopt-data` infers from a small one of the same kind.
+# Runs with the baked project's Python (numpy, pandas, pyarrow). `penguins(rows, seed)`
+# is also pasted into other in-project scripts.
+PENGUINS = """
+import numpy as np
+import pandas as pd
+
+SPECIES = ["Adelie", "Chinstrap", "Gentoo"]
+ISLANDS = ["Biscoe", "Dream", "Torgersen"]
+# Per species: its share, its islands' shares, then (mean, sd) of each measure.
+SHARES = [0.44, 0.20, 0.36]
+ISLAND_SHARES = [[0.33, 0.37, 0.30], [0.05, 0.90, 0.05], [0.90, 0.05, 0.05]]
+MEASURES = {
+    "bill_length_mm": ([38.8, 48.8, 47.5], [2.7, 3.3, 3.1], 1),
+    "bill_depth_mm": ([18.3, 18.4, 15.0], [1.2, 1.1, 1.0], 1),
+    "flipper_length_mm": ([190.0, 196.0, 217.0], [6.5, 7.1, 6.5], 0),
+    "body_mass_g": ([3700.0, 3733.0, 5076.0], [380.0, 330.0, 430.0], 0),
+}
+
+
+def penguins(rows, seed=0):
+    rng = np.random.default_rng(seed)
+    species = rng.choice(3, size=rows, p=SHARES)
+    bounds = np.cumsum(ISLAND_SHARES, axis=1)[:, :-1]
+    island = (rng.random(rows)[:, None] > bounds[species]).sum(axis=1)
+    male = rng.random(rows) < 0.5
+    frame = {"penguin_id": np.arange(1, rows + 1), "species": np.array(SPECIES)[species],
+             "island": np.array(ISLANDS)[island]}
+    for name, (means, sds, digits) in MEASURES.items():
+        z = np.clip(rng.standard_normal(rows), -2.5, 2.5)
+        value = np.array(means)[species] + np.array(sds)[species] * z
+        if name == "body_mass_g":
+            value += np.where(male, 250.0, -250.0)
+        value = value.round(digits)
+        frame[name] = value.astype("int64") if digits == 0 else value
+    frame["sex"] = np.where(male, "male", "female").astype(object)
+    df = pd.DataFrame(frame)
+    df.loc[rng.random(rows) < 0.03, "sex"] = None
+    df.loc[rng.random(rows) < 0.02, "bill_length_mm"] = np.nan
+    return df
+"""
+
+WRITE_PENGUINS = PENGUINS + """
+import sys
+out, rows, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+df = penguins(rows, seed)
+df.to_csv(out, index=False) if out.endswith(".csv") else df.to_parquet(out, index=False)
+"""
+
+NAME = "penguins"  # the adopted data config: conf/data/penguins.yaml
+TARGET, ID = "species", "penguin_id"
+ADOPT_ROWS = 3000
+
+
+def write_penguins(baked: Path, path: Path, rows: int, seed: int) -> Path:
+    """Write `rows` penguin-like rows to `path` (.csv or .parquet) with the project's Python."""
+    run([str(baked / ".venv/bin/python"), "-c", WRITE_PENGUINS, str(path), str(rows), str(seed)],
+        baked)  # fmt: skip
+    return path
+
+
+def bake(out: Path | None = None) -> Path:
+    """A fresh default bake (hooks on: git, `uv lock`, DVC), with its full environment synced."""
+    out = out or Path(tempfile.mkdtemp(prefix="bench-"))
+    print(f"baking a project into {out} ...", flush=True)
+    run(["cookiecutter", "--no-input", str(TEMPLATE), "-o", str(out),
+         "project_name=Penguin Bench"], out)  # fmt: skip
+    [baked] = [p for p in out.iterdir() if (p / "pyproject.toml").exists()]
+    # The bake's venv has the pipeline group only; the generator needs pandas.
+    run(["uv", "sync", "--locked", "--quiet"], baked)
+    return baked
+
+
+def slug(baked: Path) -> str:
+    return baked.name
+
+
+def module(baked: Path) -> str:
+    [package] = [p.parent.name for p in (baked / "src").glob("*/cli.py")]
+    return package
+
+
 def project(path: str | None) -> Path:
-    """The given project (its pipeline is run if needed), else a fresh default bake."""
-    if path is None:
-        out = Path(tempfile.mkdtemp(prefix="bench-"))
-        print(f"baking the default project into {out} ...", flush=True)
-        run(["cookiecutter", "--no-input", str(TEMPLATE), "-o", str(out)], out)
-        [baked] = [p for p in out.iterdir() if (p / "pyproject.toml").exists()]
-    else:
-        baked = Path(path).resolve()
-    if not (baked / "models/candidate/lineage.json").exists():
+    """The given baked project, else a fresh bake; adopted with penguin-like data
+    (`adopt-data penguins.csv --target species --id penguin_id`) unless it has been already,
+    and its pipeline run unless its candidate package was built from that data."""
+    baked = bake() if path is None else Path(path).resolve()
+    if not (baked / "conf/data" / f"{NAME}.yaml").exists():
+        run(["uv", "sync", "--locked", "--quiet"], baked)  # the generator needs pandas
+        source = Path(tempfile.mkdtemp(prefix="bench-data-")) / f"{NAME}.csv"
+        write_penguins(baked, source, ADOPT_ROWS, seed=0)
+        print(f"adopting {ADOPT_ROWS:,} penguin-like rows (uv run {slug(baked)} adopt-data) ...",
+              flush=True)  # fmt: skip
+        run(["uv", "run", slug(baked), "adopt-data", str(source), "--target", TARGET,
+             "--id", ID, "--name", NAME], baked)  # fmt: skip
+    lineage = baked / "models/candidate/lineage.json"
+    raw = f"data/raw/{NAME}.csv"
+    if not lineage.exists() or json.loads(lineage.read_text())["data"]["path"] != raw:
         print("running its pipeline (make pipeline) ...", flush=True)
         run(["make", "pipeline"], baked)
     return baked
