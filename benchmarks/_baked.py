@@ -75,12 +75,18 @@ def penguins(rows, seed=0):
     return df
 """
 
-WRITE_PENGUINS = PENGUINS + """
+WRITE_PENGUINS = (
+    PENGUINS
+    + """
 import sys
 out, rows, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 df = penguins(rows, seed)
-df.to_csv(out, index=False) if out.endswith(".csv") else df.to_parquet(out, index=False)
+if out.endswith(".csv"):
+    df.to_csv(out, index=False)
+else:
+    df.to_parquet(out, index=False)
 """
+)
 
 NAME = "penguins"  # the adopted data config: conf/data/penguins.yaml
 TARGET, ID = "species", "penguin_id"

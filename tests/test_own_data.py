@@ -83,13 +83,15 @@ def get(url: str) -> dict:
         return json.load(response)
 
 
-def state(project: Path) -> tuple[str, set[str]]:
-    """What a refusal must not change: git's view and every file outside .git and .venv."""
+def state(project: Path) -> tuple[str, dict[str, bytes]]:
+    """What a refusal must not change: git's view (untracked files included) and the bytes
+    of everything adoption writes to: data/raw, conf/ and params.yaml."""
     status = run(["git", "status", "--porcelain", "--untracked-files=all"], project).stdout
+    written = [*(project / "data/raw").iterdir(), *(project / "conf").rglob("*.yaml")]
     files = {
-        str(p.relative_to(project))
-        for p in project.rglob("*")
-        if p.is_file() and not {".git", ".venv"} & set(p.relative_to(project).parts)
+        str(p.relative_to(project)): p.read_bytes()
+        for p in [*written, project / "params.yaml"]
+        if p.is_file()
     }
     return status, files
 
