@@ -49,6 +49,8 @@ def classification_metrics(
 ) -> dict[str, float]:
     predicted = predicted_labels(proba, classes, threshold)
     y_true = np.asarray(y_true)
+    # ONNX Runtime's float32 probabilities sum to 1 within ~1e-7; log_loss wants them exact.
+    proba = proba / proba.sum(axis=1, keepdims=True)
     averaged = {"average": "macro", "labels": classes, "zero_division": 0}
     scores = {
         "accuracy": metrics.accuracy_score(y_true, predicted),

@@ -26,10 +26,14 @@ def build_model(spec: DataSpec, model_cfg: DictConfig) -> Pipeline:
     estimator = instantiate(model_cfg)
     fits = is_classifier(estimator) if spec.is_classification else is_regressor(estimator)
     if not fits:
-        kind = "classifier" if spec.is_classification else "regressor"
+        kind, example = (
+            ("classifier", "sklearn.ensemble.RandomForestClassifier")
+            if spec.is_classification
+            else ("regressor", "sklearn.ensemble.RandomForestRegressor")
+        )
         raise UserFacingError(
             f"model {model_cfg._target_} is not a {kind}, and the data config's task is "
-            f"{spec.task}: choose a {kind} in conf/model (e.g. `model=random_forest`)."
+            f"{spec.task}: set `_target_` in the conf/model file to a {kind}, e.g. {example}."
         )
     return Pipeline(
         [("prepare", build_preprocessor(spec)), ("scale", StandardScaler()), ("model", estimator)]

@@ -27,7 +27,7 @@ import structlog
 
 from ..artifacts import atomic_dir
 from ..errors import UserFacingError
-from .gate import SETTING, MetricCheck, check_gate
+from .gate import MetricCheck, check_gate
 from .package import LINEAGE_FILE, load_package
 
 if TYPE_CHECKING:
@@ -241,7 +241,7 @@ def promote(cfg: DictConfig) -> Promotion:
             lines = "\n".join(f"  {check}" for check in checks)
             raise PromotionRefused(
                 f"promotion refused: the candidate scores worse than production {previous} "
-                f"on {test_path} by more than the gate allows ({SETTING}.{task}):\n{lines}"
+                f"on {test_path} by more than the gate allows (promotion.allowance.{task} in conf/config.yaml):\n{lines}"
             )
 
     registered = registered_versions()
