@@ -101,14 +101,12 @@ def write_penguins(baked: Path, path: Path, rows: int, seed: int) -> Path:
 
 
 def bake(out: Path | None = None) -> Path:
-    """A fresh default bake (hooks on: git, `uv lock`, DVC), with its full environment synced."""
+    """A fresh default bake (hooks on: git, `uv lock`, DVC) named Penguin Bench."""
     out = out or Path(tempfile.mkdtemp(prefix="bench-"))
     print(f"baking a project into {out} ...", flush=True)
     run(["cookiecutter", "--no-input", str(TEMPLATE), "-o", str(out),
          "project_name=Penguin Bench"], out)  # fmt: skip
     [baked] = [p for p in out.iterdir() if (p / "pyproject.toml").exists()]
-    # The bake's venv has the pipeline group only; the generator needs pandas.
-    run(["uv", "sync", "--locked", "--quiet"], baked)
     return baked
 
 
@@ -127,7 +125,8 @@ def project(path: str | None) -> Path:
     and its pipeline run unless its candidate package was built from that data."""
     baked = bake() if path is None else Path(path).resolve()
     if not (baked / "conf/data" / f"{NAME}.yaml").exists():
-        run(["uv", "sync", "--locked", "--quiet"], baked)  # the generator needs pandas
+        # A bake's venv has the pipeline group only; the generator needs pandas.
+        run(["uv", "sync", "--locked", "--quiet"], baked)
         source = Path(tempfile.mkdtemp(prefix="bench-data-")) / f"{NAME}.csv"
         write_penguins(baked, source, ADOPT_ROWS, seed=0)
         print(f"adopting {ADOPT_ROWS:,} penguin-like rows (uv run {slug(baked)} adopt-data) ...",
@@ -139,6 +138,9 @@ def project(path: str | None) -> Path:
     if not lineage.exists() or json.loads(lineage.read_text())["data"]["path"] != raw:
         print("running its pipeline (make pipeline) ...", flush=True)
         run(["make", "pipeline"], baked)
+        if json.loads(lineage.read_text())["data"]["path"] != raw:
+            sys.exit(f"{baked}: its pipeline does not read {raw}: make `- data: {NAME}` the "
+                     "default in conf/config.yaml, or give no --project")  # fmt: skip
     return baked
 
 

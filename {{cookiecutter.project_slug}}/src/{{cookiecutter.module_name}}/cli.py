@@ -113,8 +113,10 @@ def _sample_data(args: argparse.Namespace) -> None:
     name = data.get("sample")
     if name not in SAMPLES:
         raise UserFacingError(
-            f"the data config in use reads {data.raw_path}, which is not a sample data set: "
-            "fetch it with `uv run dvc pull`, or switch back to the sample in conf/config.yaml."
+            f"the data config in use reads {data.raw_path}, which is your own data, not a "
+            "sample set: fetch it with `uv run dvc pull` (in CI: point DVC at a remote the CI "
+            "can reach and run `make data` instead of `make sample-data`), or switch back to "
+            "the sample in conf/config.yaml."
         )
     print(f"sample data written to {write_sample(name, args.path or data.raw_path)}")
 
