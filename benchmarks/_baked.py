@@ -5,6 +5,7 @@ the generator of that data, servers started from the project, and memory read fr
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -133,6 +134,7 @@ def project(path: str | None) -> Path:
               flush=True)  # fmt: skip
         run(["uv", "run", slug(baked), "adopt-data", str(source), "--target", TARGET,
              "--id", ID, "--name", NAME], baked)  # fmt: skip
+        shutil.rmtree(source.parent)  # adopt-data copied it into data/raw
     lineage = baked / "models/candidate/lineage.json"
     raw = f"data/raw/{NAME}.csv"
     if not lineage.exists() or json.loads(lineage.read_text())["data"]["path"] != raw:
