@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -93,27 +94,50 @@ class Encoding:
     def width(self) -> int:
         return len(self.fill) + sum(len(values) for values in self.categories.values())
 
+    @cached_property
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, dict[str, dict[str, int]]]:
+        """The means, scales and category indexes, built once rather than per request."""
+        indexes = {name: {v: i for i, v in enumerate(vs)} for name, vs in self.categories.items()}
+        return np.asarray(self.mean), np.asarray(self.scale), indexes
+
     def transform(self, columns: Mapping[str, Sequence], rows: int) -> np.ndarray:
         """The model matrix for `rows` rows given as column -> values (None/NaN = missing)."""
-        x = np.zeros((rows, self.width), dtype=np.float64)
-        for i, (name, fill) in enumerate(self.fill.items()):
-            values = np.asarray(columns[name], dtype=np.float64)
-            x[:, i] = np.where(np.isnan(values), fill, values)
-        offset = len(self.fill)
-        for name, values in self.categories.items():
-            given = columns[name]
-            if rows < SMALL_BATCH:
-                index = {value: i for i, value in enumerate(values)}
-                codes = np.fromiter((index.get(v, -1) for v in given), np.int64, rows)
-            else:
-                codes = pd.Index(values).get_indexer(pd.Series(given, dtype=object))
-            known = codes >= 0
-            x[np.flatnonzero(known), offset + codes[known]] = 1.0
-            offset += len(values)
+        mean, scale, indexes = self._arrays
+        if rows < SMALL_BATCH:
+            x = np.array(self._python_rows(columns, rows, indexes), dtype=np.float64)
+        else:
+            x = np.zeros((rows, self.width), dtype=np.float64)
+            for i, (name, fill) in enumerate(self.fill.items()):
+                values = np.asarray(columns[name], dtype=np.float64)
+                x[:, i] = np.where(np.isnan(values), fill, values)
+            offset = len(self.fill)
+            for name, values in self.categories.items():
+                codes = pd.Index(values).get_indexer(pd.Series(columns[name], dtype=object))
+                known = codes >= 0
+                x[np.flatnonzero(known), offset + codes[known]] = 1.0
+                offset += len(values)
         # As StandardScaler.transform computes it, so the results are bit for bit the same.
-        x -= np.asarray(self.mean)
-        x /= np.asarray(self.scale)
-        return x
+        x -= mean
+        x /= scale
+        return x.reshape(rows, self.width)
+
+    def _python_rows(self, columns, rows: int, indexes) -> list[list[float]]:
+        """A few rows (an API request) in plain Python: numpy's per-call overhead would
+        cost more than the work."""
+        table = []
+        for r in range(rows):
+            row = []
+            for name, fill in self.fill.items():
+                value = columns[name][r]
+                row.append(fill if value is None or value != value else value)  # NaN != NaN
+            for name, index in indexes.items():
+                one_hot = [0.0] * len(index)
+                position = index.get(columns[name][r], -1)
+                if position >= 0:
+                    one_hot[position] = 1.0
+                row += one_hot
+            table.append(row)
+        return table
 
 
 def split(df: pd.DataFrame, spec: DataSpec, test_size: float, seed: int):

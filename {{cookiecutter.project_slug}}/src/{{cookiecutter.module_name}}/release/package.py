@@ -137,6 +137,9 @@ def onnx_session(model_bytes: bytes, threads: int | None = None):
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
+    # Threads that wait for work sleep instead of spinning: a spinning pool takes the cores
+    # from the rest of the process (and from other processes) between calls.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

@@ -35,6 +35,7 @@ class Predictor:
         self.classes = package.classes
         self.threshold = package.threshold
         self.schema = feature_schema(self.spec)
+        self._class_names = [str(c) for c in self.classes]
         self._onnx = package.onnx_model(threads)
         if self._onnx is None:
             package.model  # noqa: B018 - load now, so a broken model fails at start-up
@@ -66,10 +67,10 @@ class Predictor:
         outputs = self.outputs(columns, len(records))
         if not self.spec.is_classification:
             return [{PREDICTION: value} for value in outputs.tolist()]
-        names = [str(c) for c in self.classes]
+        labels = self.labels(outputs).tolist()
         return [
-            {PREDICTION: label, "probabilities": dict(zip(names, row, strict=True))}
-            for label, row in zip(self.labels(outputs).tolist(), outputs.tolist(), strict=True)
+            {PREDICTION: label, "probabilities": dict(zip(self._class_names, row, strict=True))}
+            for label, row in zip(labels, outputs.tolist(), strict=True)
         ]
 
     def predict_frame(self, df: pd.DataFrame, first_row: int = 1) -> pd.DataFrame:
