@@ -125,8 +125,11 @@ def _adopt_data(args: argparse.Namespace) -> None:
     from .config import compose_config
     from .data.adopt import adopt
 
-    task = args.task or compose_config().data.task
-    config_path, adoption = adopt(args.path, args.target, task, tuple(args.id), args.name)
+    data = compose_config().data
+    task = args.task or data.task
+    config_path, adoption = adopt(
+        args.path, args.target, task, tuple(args.id), args.name, base=data
+    )
     spec = adoption.spec
     kind = f"{len(spec.target.classes)} classes" if spec.is_classification else "regression"
     print(f"target {spec.target.name!r}: {spec.task} ({kind})")

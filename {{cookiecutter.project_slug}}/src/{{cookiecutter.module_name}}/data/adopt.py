@@ -11,6 +11,7 @@ import hashlib
 import math
 import re
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,19 +189,21 @@ def _md5(path: Path) -> str:
 
 def _tracked_elsewhere(source: Path, destination: Path) -> Path | None:
     """The raw file DVC already tracks with the same content under another name, if any."""
-    md5 = None
+    md5, size = None, source.stat().st_size
     for pointer in sorted(RAW_DIR.glob("*.dvc")):
         tracked = pointer.with_suffix("")
         if tracked.resolve() == destination.resolve():
             continue
-        outs = (yaml.safe_load(pointer.read_text()) or {}).get("outs") or [{}]
+        out = ((yaml.safe_load(pointer.read_text()) or {}).get("outs") or [{}])[0]
+        if out.get("size", size) != size:  # a different size: no need to hash
+            continue
         md5 = md5 or _md5(source)
-        if outs[0].get("md5") == md5:
+        if out.get("md5") == md5:
             return tracked
     return None
 
 
-def config_text(name: str, base: dict, spec: DataSpec, raw_path: Path, source: Path) -> str:
+def config_text(name: str, base: Mapping, spec: DataSpec, raw_path: Path, source: Path) -> str:
     data = {
         "raw_path": str(raw_path),
         **{k: base[k] for k in ("validated_path", "train_path", "test_path", "test_size")},
@@ -221,9 +224,11 @@ def adopt(
     task: str,
     ids: tuple[str, ...] = (),
     name: str | None = None,
+    base: Mapping | None = None,
 ) -> tuple[Path, Adoption]:
     """Copy `source` into data/raw, track it with DVC, write conf/data/<name>.yaml and make
-    it the default; return the config path and what was inferred."""
+    it the default; return the config path and what was inferred. `base` is the data config
+    in use (composed from conf/ when not given): its output paths are kept."""
     source = Path(source)
     if source.suffix.lower() not in READERS:
         raise AdoptionRefused(
@@ -255,7 +260,7 @@ def adopt(
 
     from ..config import compose_config, write_params
 
-    base = compose_config().data
+    base = compose_config().data if base is None else base
     text = config_text(name, base, adoption.spec, raw_path, source)
     written: list[Path] = []
     try:

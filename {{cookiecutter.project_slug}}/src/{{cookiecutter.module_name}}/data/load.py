@@ -5,13 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import pandera.errors
 import structlog
 from omegaconf import DictConfig, OmegaConf
 
 from ..artifacts import atomic_path
 from ..errors import DataValidationError, UserFacingError
-from .schema import raw_schema
 from .spec import DataSpec, spec_from_config
 
 log = structlog.get_logger(__name__)
@@ -86,6 +84,8 @@ def describe_failures(failure_cases: pd.DataFrame, first_row: int = 1, limit: in
 
 def validate(df: pd.DataFrame, schema, first_row: int = 1) -> pd.DataFrame:
     """Return the validated (type-coerced) frame, or raise naming every broken column and rule."""
+    import pandera.errors  # here: reading a file (as `adopt-data` does) needs no pandera
+
     try:
         return schema.validate(df, lazy=True)
     except pandera.errors.SchemaErrors as exc:
@@ -96,6 +96,8 @@ def validate(df: pd.DataFrame, schema, first_row: int = 1) -> pd.DataFrame:
 
 
 def run(cfg: DictConfig) -> pd.DataFrame:
+    from .schema import raw_schema
+
     raw = read_raw(cfg.data.raw_path)
     validated = validate(raw, raw_schema(data_spec(cfg)))
     with atomic_path(cfg.data.validated_path) as tmp:

@@ -241,7 +241,8 @@ def promote(cfg: DictConfig) -> Promotion:
             lines = "\n".join(f"  {check}" for check in checks)
             raise PromotionRefused(
                 f"promotion refused: the candidate scores worse than production {previous} "
-                f"on {test_path} by more than the gate allows (promotion.allowance.{task} in conf/config.yaml):\n{lines}"
+                f"on {test_path} by more than the gate allows "
+                f"(promotion.allowance.{task} in conf/config.yaml):\n{lines}"
             )
 
     registered = registered_versions()

@@ -196,7 +196,10 @@ def create_app(
             errors = [
                 error | {"loc": ["body", *error["loc"]]} for error in exc.errors(include_url=False)
             ]
-            return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+            # A body that is not even UTF-8 is echoed back with its bad bytes replaced.
+            text = {bytes: lambda value: value.decode("utf-8", "replace")}
+            detail = jsonable_encoder(errors, custom_encoder=text)
+            return JSONResponse({"detail": detail}, status_code=422)
         records = [r.model_dump() for r in (payload if isinstance(payload, list) else [payload])]
         if len(records) > THREAD_POOL_ROWS:
             outputs = await run_in_threadpool(predictor.records, records)
