@@ -56,8 +56,9 @@ def request_field(column: Column) -> tuple[Any, Any]:
         constraints["strict"] = True
     else:
         annotation, constraints = Literal[tuple(column.values)], {}
-    if column.nullable:
+    if column.nullable:  # may be null or left out: both mean missing
         annotation = annotation | None
+        constraints["default"] = None
     field = Field(
         description=column.description or None, examples=[column.example_value], **constraints
     )
