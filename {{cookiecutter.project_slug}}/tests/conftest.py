@@ -8,10 +8,17 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.module_name }}.config import compose_config
-from {{ cookiecutter.module_name }}.data.load import data_spec, read_raw, validate
+from {{ cookiecutter.module_name }}.data.load import (
+    data_spec,
+    read_raw,
+    validate,
+)
 from {{ cookiecutter.module_name }}.data.sample import synthesize
 from {{ cookiecutter.module_name }}.data.schema import raw_schema
-from {{ cookiecutter.module_name }}.data.spec import Column, DataSpec
+from {{ cookiecutter.module_name }}.data.spec import (
+    Column,
+    DataSpec,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_ROWS = 1000
@@ -109,7 +116,10 @@ def make_package(model, spec, test, root: Path, tolerance: float = 1e-4) -> Path
     import joblib
     from omegaconf import OmegaConf
 
-    from {{ cookiecutter.module_name }}.model.evaluate import model_outputs, task_metrics
+    from {{ cookiecutter.module_name }}.model.evaluate import (
+        model_outputs,
+        task_metrics,
+    )
     from {{ cookiecutter.module_name }}.release.package import (
         build_package,
         library_versions,

@@ -5,10 +5,21 @@ import pytest
 from conftest import ROOT, breaking_value, checked_feature, rule_name, write_raw
 
 from {{ cookiecutter.module_name }}.config import compose_config
-from {{ cookiecutter.module_name }}.data.load import data_spec, read_raw, validate
-from {{ cookiecutter.module_name }}.data.sample import SAMPLES, synthesize, write_sample
+from {{ cookiecutter.module_name }}.data.load import (
+    data_spec,
+    read_raw,
+    validate,
+)
+from {{ cookiecutter.module_name }}.data.sample import (
+    SAMPLES,
+    synthesize,
+    write_sample,
+)
 from {{ cookiecutter.module_name }}.data.schema import raw_schema
-from {{ cookiecutter.module_name }}.errors import DataValidationError, UserFacingError
+from {{ cookiecutter.module_name }}.errors import (
+    DataValidationError,
+    UserFacingError,
+)
 
 DATA_CONFIGS = sorted(path.stem for path in (ROOT / "conf/data").glob("*.yaml"))
 

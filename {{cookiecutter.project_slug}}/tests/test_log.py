@@ -4,7 +4,11 @@ import logging
 
 import structlog
 
-from {{ cookiecutter.module_name }}.log import configure_logging, run_context, wants_json
+from {{ cookiecutter.module_name }}.log import (
+    configure_logging,
+    run_context,
+    wants_json,
+)
 
 CONTEXT = {"run_id": "r1", "git_sha": "abc", "data_version": "d1", "config_hash": "c1"}
 

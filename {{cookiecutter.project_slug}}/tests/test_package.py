@@ -141,7 +141,9 @@ def test_outputs_of_both_engines_are_close(model_package, unseen_rows, spec):
     package = load_package(model_package)
     columns = {name: unseen_rows[name].to_numpy() for name in spec.feature_names}
     onnx = package.onnx_model().outputs(columns, len(unseen_rows))
-    from {{ cookiecutter.module_name }}.model.evaluate import model_outputs
+    from {{ cookiecutter.module_name }}.model.evaluate import (
+        model_outputs,
+    )
 
     np.testing.assert_allclose(
         onnx, model_outputs(package.model, unseen_rows, spec), rtol=1e-4, atol=1e-4

@@ -7,7 +7,9 @@ import pytest
 from conftest import breaking_value, checked_feature, rule_name, write_raw
 
 from {{ cookiecutter.module_name }}.cli import main
-from {{ cookiecutter.module_name }}.model.evaluate import HIGHER_IS_BETTER
+from {{ cookiecutter.module_name }}.model.evaluate import (
+    HIGHER_IS_BETTER,
+)
 
 STEPS = ["validate", "features", "train", "evaluate", "package"]
 METRICS = {

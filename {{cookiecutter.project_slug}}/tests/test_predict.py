@@ -9,8 +9,12 @@ import pytest
 from conftest import ROOT, breaking_value, checked_feature, make_package, rule_name
 
 from {{ cookiecutter.module_name }}.config import compose_config
-from {{ cookiecutter.module_name }}.errors import DataValidationError
-from {{ cookiecutter.module_name }}.model.evaluate import model_outputs
+from {{ cookiecutter.module_name }}.errors import (
+    DataValidationError,
+)
+from {{ cookiecutter.module_name }}.model.evaluate import (
+    model_outputs,
+)
 from {{ cookiecutter.module_name }}.model.train import fit
 from {{ cookiecutter.module_name }}.release.package import (
     LINEAGE_FILE,

@@ -9,8 +9,13 @@ from conftest import ROOT, write_raw
 from {{ cookiecutter.module_name }}.cli import main
 from {{ cookiecutter.module_name }}.errors import UserFacingError
 from {{ cookiecutter.module_name }}.release import registry
-from {{ cookiecutter.module_name }}.release.gate import MetricCheck, check_gate
-from {{ cookiecutter.module_name }}.release.package import load_package
+from {{ cookiecutter.module_name }}.release.gate import (
+    MetricCheck,
+    check_gate,
+)
+from {{ cookiecutter.module_name }}.release.package import (
+    load_package,
+)
 
 PIPELINE = ["validate", "features", "train", "evaluate", "package"]
 
@@ -110,7 +115,9 @@ def test_rollback_before_any_promotion_is_refused(repo, capsys):
 
 def gate(metrics: dict) -> list[str]:
     """Overrides that set the gate of the data's task, as `dvc exp run -S` would."""
-    from {{ cookiecutter.module_name }}.config import compose_config
+    from {{ cookiecutter.module_name }}.config import (
+        compose_config,
+    )
 
     task = compose_config(conf_dir=ROOT / "conf").data.task
     default = compose_config(conf_dir=ROOT / "conf").promotion.allowance[task]

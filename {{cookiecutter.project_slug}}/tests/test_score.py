@@ -6,9 +6,16 @@ import pytest
 from conftest import breaking_value, checked_feature, rule_name
 
 from {{ cookiecutter.module_name }}.cli import main
-from {{ cookiecutter.module_name }}.errors import DataValidationError, UserFacingError
-from {{ cookiecutter.module_name }}.release.package import load_package
-from {{ cookiecutter.module_name }}.release.predictor import Predictor
+from {{ cookiecutter.module_name }}.errors import (
+    DataValidationError,
+    UserFacingError,
+)
+from {{ cookiecutter.module_name }}.release.package import (
+    load_package,
+)
+from {{ cookiecutter.module_name }}.release.predictor import (
+    Predictor,
+)
 from {{ cookiecutter.module_name }}.serving.batch import score_file
 
 

@@ -13,9 +13,13 @@ from {{ cookiecutter.module_name }}.release.package import (
     ModelPackageError,
     load_package,
 )
-from {{ cookiecutter.module_name }}.release.predictor import Predictor
+from {{ cookiecutter.module_name }}.release.predictor import (
+    Predictor,
+)
 from {{ cookiecutter.module_name }}.serving.api import create_app
-from {{ cookiecutter.module_name }}.serving.prediction_log import PredictionLog
+from {{ cookiecutter.module_name }}.serving.prediction_log import (
+    PredictionLog,
+)
 
 
 @pytest.fixture

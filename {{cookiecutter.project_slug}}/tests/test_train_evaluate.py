@@ -14,7 +14,10 @@ from {{ cookiecutter.module_name }}.model.evaluate import (
     regression_metrics,
     task_metrics,
 )
-from {{ cookiecutter.module_name }}.model.train import build_model, fit
+from {{ cookiecutter.module_name }}.model.train import (
+    build_model,
+    fit,
+)
 
 MODELS = sorted(path.stem for path in (ROOT / "conf/model").glob("*.yaml"))
 

@@ -7,6 +7,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from . import COMMAND
 from . import __doc__ as DESCRIPTION
 from .errors import UserFacingError
 
@@ -71,7 +72,7 @@ def _share(push: bool) -> None:
         share()
         print("pushed the registry to git's origin and the DVC remote")
     else:
-        print("share it: git push --follow-tags origin HEAD && dvc push  (or pass --push)")
+        print("share it: git push --follow-tags origin HEAD && uv run dvc push  (or pass --push)")
 
 
 def _promote(args: argparse.Namespace) -> None:
@@ -154,7 +155,7 @@ STEPS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="{{ cookiecutter.project_slug }}", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog=COMMAND, description=DESCRIPTION)
     parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -11,12 +11,13 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
+from . import COMMAND
 from .errors import UserFacingError
 
 CONF_DIR = Path("conf")
 CONFIG_NAME = "config"
 PARAMS_FILE = Path("params.yaml")
-HEADER = "# Composed from conf/ by `{{ cookiecutter.project_slug }} params`: edit conf/, not this file.\n"
+HEADER = f"# Composed from conf/ by `uv run {COMMAND} params`: edit conf/, not this file.\n"
 
 
 def compose_config(overrides: Sequence[str] = (), conf_dir: Path = CONF_DIR) -> DictConfig:
@@ -46,7 +47,7 @@ def load_params(path: Path = PARAMS_FILE) -> DictConfig:
     """The parameters the pipeline runs with."""
     if not path.exists():
         raise UserFacingError(
-            f"{path} not found: run `{{ cookiecutter.project_slug }} params` to compose it from conf/."
+            f"{path} not found: run `uv run {COMMAND} params` to compose it from conf/."
         )
     cfg = OmegaConf.load(path)
     assert isinstance(cfg, DictConfig)

@@ -8,6 +8,7 @@ import pandas as pd
 import structlog
 from omegaconf import DictConfig, OmegaConf
 
+from .. import COMMAND
 from ..artifacts import atomic_path
 from ..errors import DataValidationError, UserFacingError
 from .spec import DataSpec, spec_from_config
@@ -43,7 +44,7 @@ def read_raw(path: Path | str) -> pd.DataFrame:
     if not path.exists():
         raise UserFacingError(
             f"{path} not found: run `uv run dvc pull` to fetch the data from the remote, "
-            f"or `uv run {{ cookiecutter.project_slug }} sample-data` to write the sample data set."
+            f"or `uv run {COMMAND} sample-data` to write the sample data set."
         )
     return read_table(path)
 

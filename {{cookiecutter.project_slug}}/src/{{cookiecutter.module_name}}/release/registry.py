@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from .. import COMMAND
 from ..artifacts import atomic_dir
 from ..errors import UserFacingError
 from .gate import MetricCheck, check_gate
@@ -41,7 +42,7 @@ log = structlog.get_logger(__name__)
 ARTIFACT = "model"  # the name declared in artifacts.yaml
 STAGE = "prod"  # the stage declared in .gto
 REGISTRY_DIR = Path("models/registry")
-PROMOTE_HINT = "run `{{ cookiecutter.project_slug }} promote`"
+PROMOTE_HINT = f"run `uv run {COMMAND} promote`"
 
 
 class PromotionRefused(UserFacingError):
@@ -145,7 +146,7 @@ def production_path() -> Path:
     if not path.is_dir():
         raise UserFacingError(
             f"production model {version} is not in {path}: "
-            f"run `dvc pull {path}.dvc` to fetch it from the DVC remote."
+            f"run `uv run dvc pull {path}.dvc` to fetch it from the DVC remote."
         )
     return path
 

@@ -235,7 +235,7 @@ def create_app(
 
 
 def app_from_environment() -> FastAPI:
-    """The app as `{{ cookiecutter.project_slug }} serve` starts it in each worker process."""
+    """The app as the `serve` command starts it in each worker process."""
     from ..log import configure_logging
     from ..release.registry import resolve_package_path
 
