@@ -40,3 +40,21 @@ def test_rendered_project_is_formatted_for_any_name(name, tmp_path):
     )
     run([RUFF, "format", "--check", "."], Path(project))
     run([RUFF, "check", "."], Path(project))
+
+
+@pytest.mark.parametrize(
+    "name, slug",
+    [("Détection de Fraude 2", "detection-de-fraude-2"), ("Churn_Model  v2", "churn-model-v2")],
+)
+def test_default_slug_is_transliterated_from_any_human_name(name, slug, tmp_path):
+    from cookiecutter.main import cookiecutter
+
+    project = cookiecutter(
+        str(TEMPLATE),
+        no_input=True,
+        accept_hooks=False,
+        output_dir=str(tmp_path),
+        extra_context={"project_name": name},
+    )
+    assert Path(project).name == slug
+    assert (Path(project) / "src" / slug.replace("-", "_")).is_dir()
