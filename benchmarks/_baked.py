@@ -5,6 +5,7 @@ the generator of that data, servers started from the project, and memory read fr
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -199,3 +200,13 @@ def rss_mib(pid: int) -> float:
         total_kib += next(int(line.split()[1]) for line in status.splitlines()
                           if line.startswith("VmRSS:"))  # fmt: skip
     return total_kib / 1024
+
+
+def verdict(met: bool) -> str:
+    return "ok" if met else "MISSED"
+
+
+def machine_line() -> str:
+    """The core count and load average the figures were measured under."""
+    load_average = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"\n{os.cpu_count()} cores, load average {load_average}"

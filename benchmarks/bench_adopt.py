@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -29,7 +28,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from _baked import ENV, ID, TARGET, module, project, run, slug, write_penguins
+from _baked import (
+    ENV,
+    ID,
+    TARGET,
+    machine_line,
+    module,
+    project,
+    run,
+    slug,
+    verdict,
+    write_penguins,
+)
 
 NAME = "bench_adopted"
 READ_CSV = "import sys, pandas; pandas.read_csv(sys.argv[1])"
@@ -91,10 +101,6 @@ def best(cmd: list[str], cwd: Path, runs: int, reset=None) -> float:
     return min(times)
 
 
-def verdict(met: bool) -> str:
-    return "ok" if met else "MISSED"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", help="a baked project (default: bake a fresh one)")
@@ -141,8 +147,7 @@ def main() -> int:
         print(f"  {label:<42} {seconds:6.2f} s{times}")
     rest = phases["main"] - sum(seconds for seconds, _ in phases["spent"].values())
     print(f"  {'the rest of main()':<42} {rest:6.2f} s")
-    load_average = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"\n{os.cpu_count()} cores, load average {load_average}")
+    print(machine_line())
     shutil.rmtree(scratch, ignore_errors=True)
     return 0
 

@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _baked import ENV, module, project, run, slug, write_penguins
+from _baked import ENV, module, project, run, slug, verdict, write_penguins
 
 # The bare script: the output has the same columns as `score`'s (every input column, then
 # `prediction` and `probability_<class>` per class).
@@ -83,10 +83,6 @@ def measure(cmd: list[str], cwd: Path) -> tuple[float, float]:
     if code != "0":
         sys.exit(f"{' '.join(cmd)} failed:\n{done.stderr}")
     return float(seconds), int(peak_kib) / 1024
-
-
-def verdict(met: bool) -> str:
-    return "ok" if met else "MISSED"
 
 
 def main() -> int:

@@ -37,7 +37,19 @@ import threading
 import urllib.request
 from pathlib import Path
 
-from _baked import ENV, PENGUINS, free_port, module, project, rss_mib, run, start, stop
+from _baked import (
+    ENV,
+    PENGUINS,
+    free_port,
+    machine_line,
+    module,
+    project,
+    rss_mib,
+    run,
+    start,
+    stop,
+    verdict,
+)
 
 HELLO = """from fastapi import FastAPI
 
@@ -182,10 +194,6 @@ def line(name: str, f: dict) -> str:
     )
 
 
-def verdict(met: bool) -> str:
-    return "ok" if met else "MISSED"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", help="a baked project (default: bake a fresh one)")
@@ -318,8 +326,7 @@ def main() -> int:
         clean = all(f["errors"] == f["non_2xx"] == 0 for f in (single, theirs))
         print(f"  /predict vs mlflow: {ratio:.1f}x its req/s (target >= 10x)  "
               f"{verdict(ratio >= 10 and clean)}")  # fmt: skip
-    load_average = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"\n{os.cpu_count()} cores, load average {load_average}")
+    print(machine_line())
     shutil.rmtree(scratch, ignore_errors=True)
     return 0
 

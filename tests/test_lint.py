@@ -18,6 +18,21 @@ def test_ruff_format():
     run([RUFF, "format", "--check", *PATHS], TEMPLATE)
 
 
+def render(name: str, out: Path) -> Path:
+    """The template's files rendered for `name`, without the hooks' setup (git, uv, DVC)."""
+    from cookiecutter.main import cookiecutter
+
+    return Path(
+        cookiecutter(
+            str(TEMPLATE),
+            no_input=True,
+            accept_hooks=False,
+            output_dir=str(out),
+            extra_context={"project_name": name},
+        )
+    )
+
+
 # Short, long and accented names: the rendered code must be formatted whatever the name.
 NAMES = [
     "Penguins",
@@ -29,17 +44,9 @@ NAMES = [
 
 @pytest.mark.parametrize("name", NAMES)
 def test_rendered_project_is_formatted_for_any_name(name, tmp_path):
-    from cookiecutter.main import cookiecutter
-
-    project = cookiecutter(
-        str(TEMPLATE),
-        no_input=True,
-        accept_hooks=False,
-        output_dir=str(tmp_path),
-        extra_context={"project_name": name},
-    )
-    run([RUFF, "format", "--check", "."], Path(project))
-    run([RUFF, "check", "."], Path(project))
+    project = render(name, tmp_path)
+    run([RUFF, "format", "--check", "."], project)
+    run([RUFF, "check", "."], project)
 
 
 @pytest.mark.parametrize(
@@ -47,14 +54,6 @@ def test_rendered_project_is_formatted_for_any_name(name, tmp_path):
     [("Détection de Fraude 2", "detection-de-fraude-2"), ("Churn_Model  v2", "churn-model-v2")],
 )
 def test_default_slug_is_transliterated_from_any_human_name(name, slug, tmp_path):
-    from cookiecutter.main import cookiecutter
-
-    project = cookiecutter(
-        str(TEMPLATE),
-        no_input=True,
-        accept_hooks=False,
-        output_dir=str(tmp_path),
-        extra_context={"project_name": name},
-    )
-    assert Path(project).name == slug
-    assert (Path(project) / "src" / slug.replace("-", "_")).is_dir()
+    project = render(name, tmp_path)
+    assert project.name == slug
+    assert (project / "src" / slug.replace("-", "_")).is_dir()

@@ -3,7 +3,6 @@ tests run on the new columns, with no edit here."""
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -163,7 +162,3 @@ def unseen_rows(spec) -> pd.DataFrame:
     """Valid rows spread over every declared range and category, with missing values where
     the config allows them: not only where the training data lies."""
     return synthesize(spec, rows=500, seed=1)
-
-
-def as_float_array(values) -> np.ndarray:
-    return np.asarray(values, dtype=np.float64)

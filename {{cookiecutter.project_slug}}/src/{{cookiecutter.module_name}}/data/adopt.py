@@ -203,7 +203,7 @@ def _tracked_elsewhere(source: Path, destination: Path) -> Path | None:
     return None
 
 
-def config_text(name: str, base: Mapping, spec: DataSpec, raw_path: Path, source: Path) -> str:
+def config_text(base: Mapping, spec: DataSpec, raw_path: Path, source: Path) -> str:
     data = {
         "raw_path": str(raw_path),
         **{k: base[k] for k in ("validated_path", "train_path", "test_path", "test_size")},
@@ -261,7 +261,7 @@ def adopt(
     from ..config import compose_config, write_params
 
     base = compose_config().data if base is None else base
-    text = config_text(name, base, adoption.spec, raw_path, source)
+    text = config_text(base, adoption.spec, raw_path, source)
     written: list[Path] = []
     try:
         if not same_file:

@@ -243,14 +243,13 @@ def disagreement(
 
 
 def verify_onnx(
-    model: Any, signature: dict, frame: pd.DataFrame, tolerance: float
+    model: Any, spec: DataSpec, signature: dict, frame: pd.DataFrame, tolerance: float
 ) -> tuple[bytes | None, dict]:
     """Export the model to ONNX and check it against scikit-learn on `frame`.
 
     Returns the ONNX bytes (None when the export failed or disagrees) and the record
     of the check for the lineage.
     """
-    spec = spec_from_config(signature["data"])
     sample = frame.sample(min(len(frame), VERIFY_ROWS), random_state=0)
     if signature["encoding"] is None:
         return None, {"verified": False, "reason": "the preprocessing step is custom"}
@@ -307,7 +306,7 @@ def build_package(
     """Package a fitted model: signature, verified ONNX when possible, lineage."""
     model = joblib.load(model_file)
     signature = make_signature(model, spec, threshold)
-    onnx_bytes, check = verify_onnx(model, signature, check_frame, tolerance)
+    onnx_bytes, check = verify_onnx(model, spec, signature, check_frame, tolerance)
     if onnx_bytes is None:
         log.warning(
             "no ONNX file in the package: scikit-learn will serve the model, more slowly",

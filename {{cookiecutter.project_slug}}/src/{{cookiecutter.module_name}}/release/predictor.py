@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..data.load import validate
 from ..data.schema import feature_schema
-from ..model.evaluate import predicted_labels
+from ..model.evaluate import model_outputs, predicted_labels
 from .package import ModelPackage
 
 PREDICTION = "prediction"
@@ -51,10 +51,8 @@ class Predictor:
         import sklearn
 
         frame = pd.DataFrame({name: columns[name] for name in self.spec.feature_names})
-        with sklearn.config_context(assume_finite=False, skip_parameter_validation=True):
-            if self.spec.is_classification:
-                return self.package.model.predict_proba(frame)
-            return self.package.model.predict(frame).astype(np.float64)
+        with sklearn.config_context(skip_parameter_validation=True):
+            return model_outputs(self.package.model, frame, self.spec).astype(np.float64)
 
     def labels(self, outputs: np.ndarray) -> np.ndarray:
         if not self.spec.is_classification:

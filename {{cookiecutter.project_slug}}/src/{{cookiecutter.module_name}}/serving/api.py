@@ -65,8 +65,8 @@ def request_field(column: Column) -> tuple[Any, Any]:
     return annotation, field
 
 
-def request_models(spec: DataSpec) -> tuple[type[BaseModel], Any, dict]:
-    """The Record model, the request body (one record or a list), and the example record."""
+def request_body(spec: DataSpec) -> Any:
+    """The request body's type: one Record (a row of features) or a list of them."""
     example = {column.name: column.example_value for column in spec.features}
     record = create_model(
         "Record",
@@ -80,7 +80,7 @@ def request_models(spec: DataSpec) -> tuple[type[BaseModel], Any, dict]:
         Annotated[record, Tag("record")] | Annotated[records, Tag("records")],
         Discriminator(lambda value: "records" if isinstance(value, list) else "record"),
     ]
-    return record, payload, example
+    return payload
 
 
 def response_model(spec: DataSpec, classes: list) -> type[BaseModel]:
@@ -130,7 +130,7 @@ def create_app(
     """The service for the package at `package_path`, loaded and checked once, here."""
     # One thread per worker process: uvicorn's workers already use every core.
     predictor = Predictor(load_package(package_path), threads=1)
-    _record, payload_type, _example = request_models(predictor.spec)
+    payload_type = request_body(predictor.spec)
     # The body is parsed and validated by pydantic-core straight from its bytes: FastAPI's
     # own body handling (json.loads, then validation through its dependency machinery)
     # costs more than the prediction itself.
