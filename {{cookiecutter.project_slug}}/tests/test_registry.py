@@ -77,11 +77,16 @@ def repo(workdir, monkeypatch):
     for name in (".gto", "artifacts.yaml"):
         shutil.copy(ROOT / name, workdir / name)
     git("init", "--quiet", "--initial-branch=main")
-    git("init", "--quiet", "--bare", str(workdir.parent / "origin.git"))
-    git("remote", "add", "origin", str(workdir.parent / "origin.git"))
-    for dvc_args in (["init", "--quiet"], ["remote", "add", "-d", "storage", "../dvc"]):
+    # The remotes live in the test's own folder, ignored by git.
+    git("init", "--quiet", "--bare", "--initial-branch=main", ".remotes/origin.git")
+    git("remote", "add", "origin", str(workdir / ".remotes/origin.git"))
+    (workdir / ".remotes/dvc").mkdir()
+    for dvc_args in (["init", "--quiet"], ["remote", "add", "-d", "storage", ".remotes/dvc"]):
         subprocess.run(["dvc", *dvc_args], check=True, capture_output=True)
-    git("add", ".gto", "artifacts.yaml", ".dvc")
+    # The pipeline is run step by step here, without DVC tracking its outputs.
+    ignored = ["/.remotes/", "/data/", "/models/candidate/", "/models/*.joblib", "/reports/"]
+    (workdir / ".gitignore").write_text("\n".join(ignored) + "\n")
+    git("add", ".gto", "artifacts.yaml", ".dvc", ".gitignore", "conf")
     git("commit", "--quiet", "-m", "scratch project")
     return workdir
 
@@ -92,10 +97,12 @@ def data(repo, cfg, sample):
     return repo
 
 
-def build_candidate(*overrides: str) -> None:
+def build_candidate(*overrides: str, commit: bool = True) -> None:
     assert main(["params", *overrides]) == 0
     for step in PIPELINE:
         assert main([step]) == 0, step
+    if commit:
+        assert main(["commit-run"]) == 0
 
 
 def registry_tags() -> set[str]:
@@ -135,7 +142,7 @@ def test_promote_gate_and_rollback(data, capsys):
     repo = data
     # No production yet: the first candidate is promoted without a comparison.
     build_candidate()
-    assert main(["promote", "--push"]) == 0
+    assert main(["promote"]) == 0
     assert registry.production_path() == registry.REGISTRY_DIR / "v0.0.1"
     assert load_package(registry.production_path()).version == "v0.0.1"
     capsys.readouterr()
@@ -145,7 +152,7 @@ def test_promote_gate_and_rollback(data, capsys):
     assert (repo / "models/registry/v0.0.1.dvc").exists()
     assert "models/registry/v0.0.1.dvc" in git("show", "--name-only", "model@v0.0.1")
     assert "model#prod#1" in git("ls-remote", "--tags", "origin")
-    assert any((repo.parent / "dvc").rglob("*")), "the package reached the DVC remote"
+    assert any((repo / ".remotes/dvc").rglob("*")), "the package reached the DVC remote"
 
     # The same candidate again: nothing new to register.
     assert main(["promote"]) == 0
@@ -164,7 +171,7 @@ def test_promote_gate_and_rollback(data, capsys):
 
     # Within the allowance, another model passes and becomes production.
     build_candidate("experiment=baseline", *gate({metric: 1}))
-    assert main(["promote", "--push"]) == 0
+    assert main(["promote"]) == 0
     assert f"{metric}: candidate" in capsys.readouterr().out
     assert registry.production_version() == "v0.0.2"
 
@@ -190,3 +197,59 @@ def test_promote_gate_and_rollback(data, capsys):
     assert registry.production_path() == registry.REGISTRY_DIR / "v0.0.2"
     assert main(["rollback", "--to", "v9.9.9"]) == 1
     assert "v9.9.9 is not a registered version" in capsys.readouterr().err
+
+
+def test_a_run_git_does_not_hold_is_refused_unless_allowed_and_then_recorded(data, capsys):
+    build_candidate("seed=3", commit=False)  # params.yaml changed, not committed
+    capsys.readouterr()
+    assert main(["promote", "--no-push"]) == 1
+    err = capsys.readouterr().err
+    assert "the candidate's run is not committed" in err and "  params.yaml" in err
+    assert "make commit-run && make promote" in err
+    assert registry_tags() == set()
+
+    assert main(["promote", "--no-push", "--allow-dirty"]) == 0
+    assert "not shared (--no-push)" in capsys.readouterr().out
+    lineage = load_package(registry.production_path()).lineage
+    assert lineage["allow_dirty"] is True and "params.yaml" in lineage["uncommitted"]
+    assert lineage["git_dirty"] is True and "params.yaml" in lineage["git_changes"]
+    message = git("tag", "--list", "--format=%(contents:subject)", "model#prod#1")
+    assert "--allow-dirty: built from what git does not hold: params.yaml" in message
+    assert "model#prod#1" not in git("ls-remote", "--tags", "origin")
+
+
+def test_commit_run_commits_the_run_and_says_when_nothing_is_left(data, capsys):
+    build_candidate(commit=False)
+    capsys.readouterr()
+    assert main(["status"]) == 0
+    assert "not committed yet" in capsys.readouterr().out
+    assert main(["commit-run"]) == 0
+    assert git("log", "-1", "--format=%s").startswith("Run the pipeline: ")
+    assert main(["status"]) == 0
+    assert "the run is committed" in capsys.readouterr().out
+    assert main(["commit-run"]) == 0
+    assert "nothing to commit" in capsys.readouterr().out
+    lineage = load_package(data / "models/candidate").lineage
+    assert lineage["git_dirty"] is True  # built before params.yaml was committed
+
+
+def test_history_names_who_promoted_what(data, capsys):
+    build_candidate()
+    assert main(["promote", "--no-push"]) == 0
+    capsys.readouterr()
+    assert main(["history"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["when", "(UTC)", "event", "version", "stage", "author", "message"]
+    assert "assignment" in lines[1] and "v0.0.1" in lines[1]
+    assert "Grace Hopper <grace@example.com>" in lines[1]
+
+
+def test_a_moved_clone_is_told_where_the_remote_should_be(data, capsys):
+    from {{ cookiecutter.module_name }}.remote import pull
+
+    (data / ".remotes/dvc").rmdir()
+    with pytest.raises(UserFacingError, match="does not exist") as refused:
+        pull(["data/raw/anything.dvc"])
+    message = str(refused.value)
+    assert "uv run dvc remote modify --local storage url" in message
+    assert "sample-data" in message

@@ -66,27 +66,33 @@ def _score(args: argparse.Namespace) -> None:
 
 
 def _share(push: bool) -> None:
-    if push:
-        from .release.registry import share
+    share_hint = "uv run dvc push && git push --follow-tags origin HEAD"
+    if not push:
+        print(f"not shared (--no-push): share it with `{share_hint}`")
+        return
+    from .release.registry import share
 
-        share()
-        print("pushed the registry to git's origin and the DVC remote")
-    else:
-        print("share it: git push --follow-tags origin HEAD && uv run dvc push  (or pass --push)")
+    problems = share()
+    if not problems:
+        print("shared: the packages are on the DVC remote, the commits and tags on origin")
+        return
+    for problem in problems:
+        print(f"warning: not shared: {problem}", file=sys.stderr)
+    print(f"Once that is fixed, share it with `{share_hint}`", file=sys.stderr)
 
 
 def _promote(args: argparse.Namespace) -> None:
     from .config import load_params
     from .release.registry import promote
 
-    result = promote(load_params())
+    result = promote(load_params(), allow_dirty=args.allow_dirty)
     if result.version == result.previous:
         print(f"the candidate is already in production as {result.version}: nothing to promote")
     else:
         for check in result.checks:
             print(f"  {check}")
         print(f"promoted {result.version} to production (previous: {result.previous or 'none'})")
-    _share(args.push)
+    _share(not args.no_push)
 
 
 def _rollback(args: argparse.Namespace) -> None:
@@ -94,7 +100,66 @@ def _rollback(args: argparse.Namespace) -> None:
 
     previous, restored = rollback(args.to)
     print(f"production is now {restored} (was {previous})")
-    _share(args.push)
+    _share(not args.no_push)
+
+
+def _history(_args: argparse.Namespace) -> None:
+    from .release.registry import history
+
+    events = history()
+    if not events:
+        print(f"no registry events yet: run `uv run {COMMAND} promote`.")
+        return
+    rows = [
+        (
+            f"{event['timestamp']:%Y-%m-%d %H:%M}",
+            event["event"],
+            event["version"] or "",
+            event["stage"] or "",
+            f"{event['author']} <{event['author_email']}>",
+            (event["message"] or "").splitlines()[0] if event["message"] else "",
+        )
+        for event in events
+    ]
+    header = ("when (UTC)", "event", "version", "stage", "author", "message")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]))
+
+
+def _status(_args: argparse.Namespace) -> None:
+    from .worktree import changed_files, status_message
+
+    print(status_message(changed_files()))
+
+
+def _commit_run(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from .config import load_params
+    from .worktree import commit_run, run_summary
+
+    metrics = Path(load_params().artifacts.evaluation) / "metrics.json"
+    message = args.message or run_summary(metrics)
+    committed = commit_run(message)
+    if committed:
+        print(f"committed {len(committed)} files: {message}")
+    else:
+        print("nothing to commit: the run is committed")
+
+
+def _pull(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from .remote import pull
+
+    targets = args.targets or sorted(
+        str(pointer) for pointer in [*Path("data").rglob("*.dvc"), *Path("models").rglob("*.dvc")]
+    )
+    if targets:
+        pull(targets)
+    print(f"up to date: {', '.join(targets) or 'nothing is tracked by DVC yet'}")
 
 
 def _production(_args: argparse.Namespace) -> None:
@@ -103,7 +168,7 @@ def _production(_args: argparse.Namespace) -> None:
     print(production_path())
 
 
-PUSH_HELP = "push the registry's commits and tags to origin and its packages to the DVC remote"
+NO_PUSH_HELP = "do not push the packages to the DVC remote nor the commits and tags to origin"
 
 
 def _sample_data(args: argparse.Namespace) -> None:
@@ -115,7 +180,7 @@ def _sample_data(args: argparse.Namespace) -> None:
     if name not in SAMPLES:
         raise UserFacingError(
             f"the data config in use reads {data.raw_path}, which is your own data, not a "
-            "sample set: fetch it with `uv run dvc pull` (in CI: point DVC at a remote the CI "
+            "sample set: fetch it with `make data` (in CI: point DVC at a remote the CI "
             "can reach and run `make data` instead of `make sample-data`), or switch back to "
             "the sample in conf/config.yaml."
         )
@@ -186,11 +251,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rollback = commands.add_parser("rollback", help="put the previous production model back")
     rollback.add_argument("--to", metavar="VERSION", help="restore this version (e.g. v0.0.1)")
+    promote.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="promote a candidate whose run is not committed (recorded in lineage and tags)",
+    )
     for command, handler in ((promote, _promote), (rollback, _rollback)):
-        command.add_argument("--push", action="store_true", help=PUSH_HELP)
+        command.add_argument("--no-push", action="store_true", help=NO_PUSH_HELP)
         command.set_defaults(handler=handler)
     production_help = "print the package directory of the production model"
     commands.add_parser("production", help=production_help).set_defaults(handler=_production)
+    history_help = "who registered, promoted or rolled back which version, and when"
+    commands.add_parser("history", help=history_help).set_defaults(handler=_history)
+
+    status_help = "say which of the run's files git does not hold yet"
+    commands.add_parser("status", help=status_help).set_defaults(handler=_status)
+    commit_run = commands.add_parser(
+        "commit-run", help="commit the run: code, config, dvc.lock, metrics and plots"
+    )
+    commit_run.add_argument("-m", "--message", help="default: the run's metrics")
+    commit_run.set_defaults(handler=_commit_run)
+    pull = commands.add_parser(
+        "pull", help="fetch the raw data and the registered models from the DVC remote"
+    )
+    pull.add_argument("targets", nargs="*", help="DVC pointers (default: data/ and models/)")
+    pull.set_defaults(handler=_pull)
 
     sample = commands.add_parser("sample-data", help="write the sample data set to data/raw")
     sample.add_argument("path", nargs="?", help="where to write it (default: data.raw_path)")

@@ -43,7 +43,7 @@ def read_raw(path: Path | str) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise UserFacingError(
-            f"{path} not found: run `uv run dvc pull` to fetch the data from the remote, "
+            f"{path} not found: run `make data` to fetch the data from the DVC remote, "
             f"or `uv run {COMMAND} sample-data` to write the sample data set."
         )
     return read_table(path)

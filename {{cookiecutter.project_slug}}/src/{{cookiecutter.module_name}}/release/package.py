@@ -6,7 +6,8 @@ A package is a directory with
   in the model's order, the decision threshold and the fitted preprocessing as arrays;
 - `model.onnx` (when verified): the estimator alone, for ONNX Runtime (the preprocessing
   runs in numpy from `signature.json`, see `model.features.Encoding`);
-- `lineage.json`: the git sha, the DVC hash of the raw data, the resolved config, the
+- `lineage.json`: the git sha and the code and config files that differed from it
+  (`git_dirty`, `git_changes`), the DVC hash of the raw data, the resolved config, the
   metrics, the library versions, the ONNX verification and the sha256 of each file.
 
 ONNX is verified, not assumed: `package` scores a sample of the test split with both
@@ -40,6 +41,7 @@ from ..errors import UserFacingError
 from ..log import git_sha
 from ..model.evaluate import model_outputs, predicted_labels
 from ..model.features import Encoding
+from ..worktree import RUN_INPUTS, changed_files
 
 log = structlog.get_logger(__name__)
 
@@ -173,8 +175,13 @@ def library_versions() -> dict[str, str]:
 def collect_lineage(cfg: DictConfig) -> dict:
     """Where the model came from: code, data, config and scores."""
     metrics_file = Path(cfg.artifacts.evaluation) / "metrics.json"
+    # The run's own records (dvc.lock, metrics) are still being written: only its
+    # inputs say whether git_sha holds what built the model.
+    changes = changed_files(RUN_INPUTS)
     return {
         "git_sha": git_sha(),
+        "git_dirty": None if changes is None else bool(changes),
+        "git_changes": changes or [],
         "data": {"path": str(cfg.data.raw_path), "md5": data_hash(cfg.data.raw_path)},
         "params": OmegaConf.to_container(cfg, resolve=True),
         "metrics": json.loads(metrics_file.read_text()),

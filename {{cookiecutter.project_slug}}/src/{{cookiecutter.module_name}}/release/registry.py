@@ -4,7 +4,11 @@ The registry is GTO's: versions and stage assignments are git tags (`model@v0.0.
 `model#prod#3`), so `gto show`, `gto history` and `git tag` tell anyone who promoted
 what and when. A promoted package is copied to models/registry/<version>/ and tracked
 by DVC: git holds its pointer, the DVC remote holds its files, and every version stays
-retrievable for a rollback.
+retrievable for a rollback. Promotion and rollback push both to their remotes, so a
+colleague's clone can serve what was promoted.
+
+A candidate is promoted only from a committed run (see `worktree`): the registered
+commit then holds the code, config and dvc.lock that built it.
 
 GTO decides which version is in production: the highest version whose latest `prod`
 event is an assignment. Rollback therefore unassigns the versions above its target,
@@ -25,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from .. import COMMAND
+from .. import COMMAND, remote, worktree
 from ..artifacts import atomic_dir
 from ..errors import UserFacingError
 from .gate import MetricCheck, check_gate
@@ -146,7 +150,7 @@ def production_path() -> Path:
     if not path.is_dir():
         raise UserFacingError(
             f"production model {version} is not in {path}: "
-            f"run `uv run dvc pull {path}.dvc` to fetch it from the DVC remote."
+            f"run `uv run {COMMAND} pull {path}.dvc` to fetch it from the DVC remote."
         )
     return path
 
@@ -156,6 +160,11 @@ def _git(*args: str) -> str:
     if done.returncode != 0:
         raise UserFacingError(f"`git {' '.join(args)}` failed: {done.stderr.strip()}")
     return done.stdout.strip()
+
+
+def history() -> list[dict]:
+    """The registry's events, newest first: who registered, promoted or rolled back what."""
+    return _registry_call(_gto().history, ARTIFACT)
 
 
 def _after_last_event() -> None:
@@ -171,16 +180,16 @@ def _after_last_event() -> None:
             time.sleep(wait)
 
 
-def _store(package: ModelPackage, version: str) -> str:
+def _store(package: ModelPackage, version: str, provenance: dict) -> str:
     """Copy the package to the registry, track it with DVC, commit the pointer; return the sha."""
     from dvc.repo import Repo
 
     target = package_dir(version)
     with atomic_dir(target) as tmp:
         shutil.copytree(package.path, tmp, dirs_exist_ok=True)
-        # The version goes into the copy's lineage, so /metadata names it; the
-        # checksums cover the model files only, which stay byte for byte the same.
-        lineage = package.lineage | {"version": version}
+        # The version and provenance go into the copy's lineage, so /metadata names them;
+        # the checksums cover the model files only, which stay byte for byte the same.
+        lineage = package.lineage | {"version": version} | provenance
         (tmp / LINEAGE_FILE).write_text(json.dumps(lineage, indent=2) + "\n")
     with Repo(".") as repo:
         repo.scm_context.quiet = True  # the commit below stages the pointer, not the user
@@ -196,20 +205,67 @@ def _store(package: ModelPackage, version: str) -> str:
     return _git("log", "-1", "--format=%H", "--", pointers[0])
 
 
-def share() -> None:
-    """Push the registry commits and tags to git's origin, and the packages to the DVC remote."""
-    _git("push", "--quiet", "--follow-tags", "origin", "HEAD")
-    from dvc.repo import Repo
+def share() -> list[str]:
+    """Push the registry's packages to the DVC remote, then its commits and tags to git's
+    origin; return what could not be shared (nothing: all shared).
 
+    DVC goes first: a colleague who pulls the git tags must find the files they point to.
+    """
+    pointers = [str(pointer) for pointer in sorted(REGISTRY_DIR.glob("*.dvc"))]
     try:
-        with Repo(".") as repo:
-            repo.push(targets=[str(pointer) for pointer in sorted(REGISTRY_DIR.glob("*.dvc"))])
-    except Exception as exc:  # DVC raises many types; each means the push failed
-        raise UserFacingError(f"`dvc push` of the registry failed: {exc}") from exc
+        remote.push(pointers)
+    except remote.RemoteError as exc:
+        return [f"the model packages did not reach the DVC remote, so git was not pushed "
+                f"either: {exc}"]  # fmt: skip
+    origin = subprocess.run(["git", "remote", "get-url", "origin"], capture_output=True)
+    if origin.returncode != 0:
+        return ["git has no remote 'origin': add it with `git remote add origin URL`."]
+    pushed = subprocess.run(
+        ["git", "push", "--quiet", "--follow-tags", "origin", "HEAD"],
+        capture_output=True,
+        text=True,
+    )
+    if pushed.returncode != 0:
+        return [f"`git push --follow-tags origin HEAD` failed: {pushed.stderr.strip()}"]
+    return []
 
 
-def promote(cfg: DictConfig) -> Promotion:
-    """Gate the candidate against production on the test split; register and assign it."""
+def check_committed(allow_dirty: bool) -> dict:
+    """Refuse a candidate whose run git does not hold; return the provenance to record."""
+    changes = worktree.changed_files()
+    if changes is None:
+        raise UserFacingError("the registry lives in git: run `git init` and commit first.")
+    stale = worktree.stale_stages()
+    if allow_dirty:
+        return {"source_commit": worktree.head_sha(), "allow_dirty": True,
+                "uncommitted": changes, "stale_stages": stale}  # fmt: skip
+    if changes:
+        files = "\n".join(f"  {path}" for path in changes)
+        raise PromotionRefused(
+            "promotion refused: the candidate's run is not committed, so the registered "
+            f"commit would not hold what built it:\n{files}\n"
+            f"Commit the run, then promote: {worktree.COMMIT_HINT} && make promote\n"
+            "(or `make promote ALLOW_DIRTY=1` to promote anyway; the lineage and the "
+            "registry's tags then say so)."
+        )
+    if stale:
+        lines = "\n".join(f"  {line}" for line in stale)
+        raise PromotionRefused(
+            "promotion refused: the candidate is out of date with the committed code and "
+            f"config (`uv run dvc status`):\n{lines}\n"
+            f"Rebuild it and commit the run: make pipeline && {worktree.COMMIT_HINT} "
+            "&& make promote"
+        )
+    return {"source_commit": worktree.head_sha()}
+
+
+def promote(cfg: DictConfig, allow_dirty: bool = False) -> Promotion:
+    """Gate the candidate against production on the test split; register and assign it.
+
+    The candidate's run must be committed (or `allow_dirty` given, which is recorded), so
+    that the registered commit holds the code, config and dvc.lock that built it.
+    """
+    provenance = check_committed(allow_dirty)
     candidate = load_package(Path(cfg.artifacts.package))
     test_path = Path(cfg.data.test_path)
     if not test_path.exists():
@@ -248,13 +304,17 @@ def promote(cfg: DictConfig) -> Promotion:
 
     registered = registered_versions()
     version = _semver(registered[0]).bump_patch().version if registered else "v0.0.1"
-    commit = _store(candidate, version)
+    commit = _store(candidate, version, provenance)
     summary = ", ".join(f"{name} {value:.4f}" for name, value in candidate_scores.items())
+    reason = f"passed the gate against {previous}" if previous else "first production model"
+    if provenance.get("allow_dirty"):
+        unheld = [*provenance["uncommitted"], *provenance["stale_stages"]]
+        note = f" (--allow-dirty: built from what git does not hold: {', '.join(unheld)})"
+        summary, reason = summary + note, reason + note
     gto = _gto()
     _registry_call(
         gto.register, ARTIFACT, commit, version=version, message=f"Register {version}: {summary}"
     )
-    reason = f"passed the gate against {previous}" if previous else "first production model"
     _registry_call(
         gto.assign, ARTIFACT, STAGE, version=version, message=f"Promote {version}: {reason}"
     )
@@ -270,13 +330,7 @@ def _fetch(version: str) -> None:
     pointer = Path(f"{path}.dvc")
     if not pointer.exists():
         raise UserFacingError(f"{pointer} not found: pull the commits that registered {version}.")
-    from dvc.repo import Repo
-
-    try:
-        with Repo(".") as repo:
-            repo.pull(targets=[str(pointer)])
-    except Exception as exc:  # DVC raises many types; each means the files are unreachable
-        raise UserFacingError(f"cannot fetch {version} from the DVC remote: {exc}") from exc
+    remote.pull([str(pointer)])
 
 
 def rollback(to: str | None = None) -> tuple[str, str]:
