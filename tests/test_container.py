@@ -185,6 +185,7 @@ def test_image_builds_and_serves_the_production_model(cookies):
         pytest.skip(reason)
     project = bake(cookies, **COMBINATIONS["default"])
     run(["make", "pipeline"], project)
+    run(["make", "commit-run"], project)
     run(["make", "promote"], project)
     # The CI image jobs build once a tag matches this pattern: the promotion made one.
     assert run(["git", "tag", "--list", "model#prod#*"], project).stdout.strip()

@@ -144,6 +144,7 @@ def test_a_multiclass_file_with_text_and_gaps_runs_every_stage(cookies, tmp_path
     assert (out["prediction"] == out["species"]).mean() > 0.8
     assert {"probability_Adelie", "probability_Chinstrap", "probability_Gentoo"} <= set(out)
 
+    run(["make", "commit-run"], project)
     promoted = run(["make", "promote"], project).stdout
     assert "promoted v0.0.1 to production" in promoted
 
@@ -190,6 +191,7 @@ def test_a_regression_file_in_parquet_runs_every_stage(cookies, tmp_path):
     out = pd.read_parquet(scored)
     assert len(out) == 500 and list(out.columns) == [*houses().columns, "prediction"]
 
+    run(["make", "commit-run"], project)
     assert "promoted v0.0.1 to production" in run(["make", "promote"], project).stdout
 
 

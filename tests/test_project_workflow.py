@@ -1,5 +1,6 @@
 """A baked default project used the way a person uses it: edit, rerun, commit, clone."""
 
+import json
 import os
 import re
 import shutil
@@ -31,6 +32,11 @@ def test_editing_conf_reruns_exactly_the_dependent_stages(project):
     assert {"train", "evaluate"} <= stages
     assert not stages & {"validate", "features"}
     assert "n_estimators: 40" in (project / "params.yaml").read_text()
+    # The package says it was built from config the commit it names does not have.
+    lineage = json.loads((project / "models/candidate/lineage.json").read_text())
+    assert lineage["git_dirty"] is True
+    assert {"conf/model/random_forest.yaml", "params.yaml"} <= set(lineage["git_changes"])
+    assert "conf/model/random_forest.yaml" in done.stdout  # and `make pipeline` says so
 
     unchanged = run(["make", "pipeline"], project)
     assert ran_stages(unchanged.stdout + unchanged.stderr) == set()
@@ -43,8 +49,8 @@ def test_editing_conf_reruns_exactly_the_dependent_stages(project):
 
 
 def test_experiments_with_overrides_are_listed(project):
-    run(["git", "add", "--all"], project)
-    run(["git", "commit", "-qm", "Run the pipeline"], project)
+    run(["make", "commit-run"], project)
+    assert not run(["git", "status", "--porcelain", "dvc.lock", "params.yaml"], project).stdout
     run(
         ["uv", "run", "dvc", "exp", "run", "-S", "model.n_estimators=25", "-n", "small-forest"],
         project,
@@ -54,6 +60,9 @@ def test_experiments_with_overrides_are_listed(project):
     assert "small-forest" in shown and "baseline" in shown
     assert "model.n_estimators" in shown and "roc_auc" in shown
     assert "25" in shown
+    # main's row has its metrics: dvc.lock and metrics.json are in the commit.
+    main_row = next(line for line in shown.splitlines() if line.startswith("| main"))
+    assert "!" not in main_row and "0." in main_row
 
 
 def test_pre_commit_blocks_a_planted_aws_key(project):

@@ -1,9 +1,10 @@
-"""Promotion and rollback in a baked project: the gate, GTO's git tags, and the API serving
-whichever version is in production."""
+"""Promotion and rollback in a baked project: a committed run, the gate, GTO's git tags,
+the API serving whichever version is in production, and a colleague's clone serving it."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import urllib.request
 from pathlib import Path
 
@@ -29,19 +30,39 @@ def promote(project: Path, check: bool = True):
 
 
 def retrain(project: Path, *overrides: str) -> None:
-    """An experiment through DVC's Hydra integration; its results land in the workspace."""
+    """An experiment through DVC's Hydra integration; its results land in the workspace
+    and are committed, as a promotion requires."""
     args = [arg for override in overrides for arg in ("-S", override)]
     run(["uv", "run", "--frozen", "dvc", "exp", "run", "--quiet", *args], project)
+    run(["make", "commit-run"], project)
 
 
 @pytest.mark.slow
 def test_promote_gate_rollback_and_serving(cookies):
     project = bake(cookies)
-    run(["make", "pipeline"], project)
+    origin = project.parent / "origin.git"
+    run(["git", "init", "-q", "--bare", "--initial-branch=main", str(origin)], project)
+    run(["git", "remote", "add", "origin", str(origin)], project)
+    pipeline = run(["make", "pipeline"], project).stdout
+    assert "not committed yet" in pipeline and "  dvc.lock" in pipeline
+    assert "make commit-run" in pipeline
 
-    # The first candidate: nothing in production, so it is promoted as v0.0.1.
+    # A run git does not hold cannot be promoted: the lineage would name the wrong commit.
+    dirty = promote(project, check=False)
+    assert dirty.returncode != 0 and "the candidate's run is not committed" in dirty.stderr
+    assert "  dvc.lock" in dirty.stderr and "make commit-run && make promote" in dirty.stderr
+    assert not run(["git", "tag"], project).stdout.strip()
+    run(["make", "commit-run"], project)
+    run_commit = run(["git", "rev-parse", "HEAD"], project).stdout.strip()
+    assert "dvc.lock" in run(["git", "show", "--name-only", "HEAD"], project).stdout
+    run(["uv", "run", "--frozen", "dvc", "metrics", "diff", "HEAD"], project)
+
+    # The first candidate: nothing in production, so it is promoted as v0.0.1, and shared.
     first = promote(project)
     assert "promoted v0.0.1 to production (previous: none)" in first.stdout
+    assert "shared: the packages are on the DVC remote" in first.stdout
+    lineage = json.loads((project / "models/registry/v0.0.1/lineage.json").read_text())
+    assert lineage["git_dirty"] is False and lineage["source_commit"] == run_commit
 
     # A deliberately weak model fails the gate, which names each metric and its numbers.
     retrain(project, "model.max_depth=1", "model.n_estimators=1")
@@ -67,7 +88,37 @@ def test_promote_gate_rollback_and_serving(cookies):
     again = run(["make", "rollback"], project, check=False, env=ENV_AS_PROMOTER)
     assert again.returncode != 0 and "nothing to roll back to: v0.0.1" in again.stderr
 
-    # Who promoted what and when: GTO's view and the git tags behind it.
+    # A colleague's clone beside the first copy finds the shared model and serves it.
+    colleague = project.parent / "colleague"
+    run(["git", "clone", "-q", str(origin), str(colleague)], project.parent)
+    run(["make", "data"], colleague)
+    assert served_version(colleague) == "v0.0.1"
+
+    # Files nobody pushed: `make data` fails and names them.
+    shutil.rmtree(colleague / "models/registry/v0.0.1")
+    shutil.rmtree(colleague / ".dvc/cache")
+    shutil.rmtree(project.parent / f"{project.name}-dvc-storage" / "files")
+    missing = run(["make", "data"], colleague, check=False)
+    assert missing.returncode != 0
+    assert "not in the DVC remote 'storage'" in missing.stderr
+    assert "models/registry/v0.0.1" in missing.stderr and "Traceback" not in missing.stderr
+    run(["uv", "run", "--frozen", "dvc", "push", "--quiet"], project)  # as the hint says
+
+    # A clone placed elsewhere is told where the remote should be, and the way out runs.
+    moved = project.parent / "elsewhere" / "copy"
+    run(["git", "clone", "-q", str(origin), str(moved)], project.parent)
+    lost = run(["make", "pipeline"], moved, check=False)
+    assert lost.returncode != 0 and "which does not exist" in lost.stderr
+    assert "sample-data" in lost.stderr
+    (hint,) = [line.strip() for line in lost.stderr.splitlines() if "remote modify" in line]
+    storage = project.parent / f"{project.name}-dvc-storage"
+    run(hint.replace(f"/path/to/{storage.name}", str(storage)), moved)
+    run(["make", "data"], moved)
+    assert (moved / "data/raw/breast_cancer.csv").exists()
+
+    # Who promoted what and when: the project's table, GTO's view and the git tags.
+    table = run(["make", "history"], project).stdout
+    assert "Rita Reviewer <rita@example.com>" in table and "author" in table
     show = json.loads(run(["uv", "run", "--frozen", "gto", "show", "--json"], project).stdout)
     assert show["model"]["version"] == "v0.0.2"  # the latest registered
     assert show["model"]["stage"] == {"prod": "v0.0.1"}

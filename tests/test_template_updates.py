@@ -46,6 +46,11 @@ def test_cruft_check_and_update_bring_template_changes(tmp_path):
         template)  # fmt: skip
 
     assert cruft("check", cwd=project, check=False).returncode != 0
+    # Plain `cruft diff` compares with the recorded commit, so it shows nothing pending;
+    # `make update-check` shows what an update would bring.
+    assert "## Runbook" not in cruft("diff", cwd=project).stdout
+    pending = run(["make", "update-check"], project).stdout
+    assert "+## Runbook" in pending
     cruft("update", "--skip-apply-ask", "--allow-untracked-files", cwd=project)
     assert "## Runbook" in (project / "docs/index.md").read_text()
     assert cruft("check", cwd=project).returncode == 0

@@ -290,4 +290,4 @@ def _dvc_add(path: Path) -> None:
             repo.scm_context.quiet = True
             repo.add(str(path))
     except Exception as exc:  # DVC raises many types; each means the file is not tracked
-        raise AdoptionRefused(f"`dvc add {path}` failed: {exc}") from exc
+        raise AdoptionRefused(f"`uv run dvc add {path}` failed: {exc}") from exc
