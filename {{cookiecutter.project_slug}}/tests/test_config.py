@@ -68,3 +68,16 @@ def test_missing_params_and_conf_are_clear_errors(tmp_path):
         load_params(tmp_path / "params.yaml")
     with pytest.raises(UserFacingError, match="project root"):
         compose_config(conf_dir=Path(tmp_path / "conf"))
+
+
+def test_a_mistyped_override_says_to_fix_the_key_not_to_append_it():
+    with pytest.raises(UserFacingError) as refused:
+        compose_config(["model.n_estimatorz=5"], conf_dir=ROOT / "conf")
+    message = str(refused.value)
+    assert "Could not override 'model.n_estimatorz'" in message
+    assert "check its spelling" in message and "-S '+model.max_depth=5'" in message
+
+
+def test_an_unknown_option_lists_the_choices():
+    with pytest.raises(UserFacingError, match="Could not find 'model/nope'"):
+        compose_config(["model=nope"], conf_dir=ROOT / "conf")

@@ -26,10 +26,28 @@ def compose_config(overrides: Sequence[str] = (), conf_dir: Path = CONF_DIR) -> 
         raise UserFacingError(
             f"{conf_dir / CONFIG_NAME}.yaml not found: run the command from the project root."
         )
-    with initialize_config_dir(config_dir=str(conf_dir.resolve()), version_base=None):
-        cfg = compose(config_name=CONFIG_NAME, overrides=list(overrides))
+    from hydra.errors import HydraException
+
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir.resolve()), version_base=None):
+            cfg = compose(config_name=CONFIG_NAME, overrides=list(overrides))
+    except HydraException as exc:
+        raise UserFacingError(override_error(str(exc))) from exc
     OmegaConf.resolve(cfg)
     return cfg
+
+
+def override_error(message: str) -> str:
+    """Hydra's message, with its `+key=value` hint put right: a mistyped key is the usual
+    cause, and appending it would hand the model a parameter it does not know."""
+    first = message.splitlines()[0] if message else "the override failed"
+    if "To append to your config use +" not in message:
+        return f"conf/ could not be composed: {message}"
+    return (
+        f"{first} conf/ has no such key: check its spelling in conf/ (the composed "
+        f"config is in params.yaml). Only to add a key that conf/ lacks on purpose, "
+        f"prefix it with '+', e.g. `uv run dvc exp run -S '+model.max_depth=5'`."
+    )
 
 
 def write_params(cfg: DictConfig, path: Path = PARAMS_FILE) -> bool:
