@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import socket
 import subprocess
@@ -82,7 +83,9 @@ def free_port() -> int:
 
 
 def serve_command(project: Path, *args: str) -> list[str]:
-    return ["uv", "run", "--frozen", project.name, "serve", *args]
+    # The command is the slug, which a clone's folder need not be named after.
+    answers = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]
+    return ["uv", "run", "--frozen", answers["project_slug"], "serve", *args]
 
 
 @contextlib.contextmanager

@@ -105,7 +105,7 @@ def test_promote_gate_rollback_and_serving(cookies):
     run(["uv", "run", "--frozen", "dvc", "push", "--quiet"], project)  # as the hint says
 
     # A clone placed elsewhere is told where the remote should be, and the way out runs.
-    moved = project.parent / "elsewhere" / "copy"
+    moved = project.parent / "elsewhere" / "deeper" / project.name
     run(["git", "clone", "-q", str(origin), str(moved)], project.parent)
     lost = run(["make", "pipeline"], moved, check=False)
     assert lost.returncode != 0 and "which does not exist" in lost.stderr

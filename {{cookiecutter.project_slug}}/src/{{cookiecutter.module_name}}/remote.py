@@ -9,6 +9,7 @@ nobody pushed.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import COMMAND
@@ -21,14 +22,22 @@ class RemoteError(UserFacingError):
     """The DVC remote is missing, unreachable, or lacks files that git points to."""
 
 
-def _repo():
+@contextmanager
+def _on_default_remote(action: str):
+    """The repository, and the default remote's name and URL; DVC's errors become ours."""
+    from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
-    return Repo(".")
+    with Repo(".") as repo:
+        name, url = _default_remote(repo)
+        try:
+            yield repo, name, url
+        except DvcException as exc:
+            raise RemoteError(f"`uv run dvc {action}` with '{name}' ({url}) failed: {exc}") from exc
 
 
-def _default_remote(repo):
-    """The default remote's name and location, refusing a local one that does not exist."""
+def _default_remote(repo) -> tuple[str, str]:
+    """The default remote's name and URL, refusing a local one that does not exist."""
     name = repo.config["core"].get("remote")
     if not name:
         raise RemoteError(
@@ -50,10 +59,9 @@ def _default_remote(repo):
 
 def pull(targets: Sequence[str]) -> None:
     """Fetch and check out the targets' files; name every file the remote lacks."""
-    from dvc.exceptions import CheckoutError, DvcException
+    from dvc.exceptions import CheckoutError
 
-    with _repo() as repo:
-        name, url = _default_remote(repo)
+    with _on_default_remote("pull") as (repo, name, url):
         try:
             repo.pull(targets=list(targets))
         except CheckoutError as exc:
@@ -64,18 +72,9 @@ def pull(targets: Sequence[str]) -> None:
                 "`uv run dvc push` in their copy (a promotion pushes its model itself)."
                 f" For the raw data, {OFFLINE_HINT} (sample data only)."
             ) from exc
-        except DvcException as exc:
-            raise RemoteError(f"`uv run dvc pull` from '{name}' ({url}) failed: {exc}") from exc
 
 
-def push(targets: Sequence[str]) -> str:
-    """Push the targets' files to the default remote; return its name and URL."""
-    from dvc.exceptions import DvcException
-
-    with _repo() as repo:
-        name, url = _default_remote(repo)
-        try:
-            repo.push(targets=list(targets))
-        except DvcException as exc:
-            raise RemoteError(f"`uv run dvc push` to '{name}' ({url}) failed: {exc}") from exc
-    return f"'{name}' ({url})"
+def push(targets: Sequence[str]) -> None:
+    """Push the targets' files to the default remote."""
+    with _on_default_remote("push") as (repo, _name, _url):
+        repo.push(targets=list(targets))
