@@ -138,5 +138,5 @@ def test_promote_gate_rollback_and_serving(cookies):
         project,
     ).stdout.splitlines()
     assert "model#prod#4|Rita Reviewer|Restore v0.0.1 to production (was v0.0.2)" in tags
-    log = run(["git", "log", "--format=%an|%s", "-2"], project).stdout.splitlines()
+    log = run(["git", "log", "--format=%an|%s", "--grep=^Register"], project).stdout.splitlines()
     assert log == ["Rita Reviewer|Register model v0.0.2", "Rita Reviewer|Register model v0.0.1"]
