@@ -127,7 +127,7 @@ def project(path: str | None) -> Path:
     and its pipeline run unless its candidate package was built from that data."""
     baked = bake() if path is None else Path(path).resolve()
     if not (baked / "conf/data" / f"{NAME}.yaml").exists():
-        # A bake's venv has the pipeline group only; the generator needs pandas.
+        # A bake creates no venv (the first `uv run` builds it); the generator needs pandas.
         run(["uv", "sync", "--locked", "--quiet"], baked)
         source = Path(tempfile.mkdtemp(prefix="bench-data-")) / f"{NAME}.csv"
         write_penguins(baked, source, ADOPT_ROWS, seed=0)

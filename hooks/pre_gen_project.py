@@ -154,14 +154,17 @@ def validate(answers: dict, which=shutil.which) -> list[str]:
 
 
 def main() -> int:
-    errors = validate(json.loads(ANSWERS))
+    answers = json.loads(ANSWERS)
+    errors = validate(answers)
     for error in errors:
         print(f"ERROR: {error}", file=sys.stderr)
     if errors:
         print(
             "Nothing was generated. Run cookiecutter again with corrected answers.", file=sys.stderr
         )
-    return 1 if errors else 0
+        return 1
+    print(f"Answers checked. Rendering the files into {answers['project_slug']}/ ...", flush=True)
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """Bad answers are refused before anything is written, with a message saying what to type."""
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import TEMPLATE
+from conftest import ENV, TEMPLATE
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
@@ -97,3 +98,32 @@ def test_missing_tool_is_named_before_anything_is_written(capfd, monkeypatch, to
         bake_into(output_dir, {})
     assert f"{tool} is not installed" in capfd.readouterr().err
     assert list(output_dir.iterdir()) == []
+
+
+def refuse_on_the_command_line(output_dir: Path) -> subprocess.CompletedProcess:
+    """The real `cookiecutter` command with a bad slug, its two streams in one, as a terminal
+    shows them (the hook prints before cookiecutter reports the failure)."""
+    return subprocess.run(
+        ["cookiecutter", "--no-input", str(TEMPLATE), "-o", str(output_dir),
+         "project_slug=Bad_Slug"],
+        env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_refusal_on_the_command_line_shows_the_errors_and_the_fix(tmp_path):
+    done = refuse_on_the_command_line(tmp_path)
+    assert done.returncode == 1
+    assert "ERROR: project_slug 'Bad_Slug' is not a valid" in done.stdout
+    assert "e.g. 'bad-slug'" in done.stdout
+    assert "Nothing was generated. Run cookiecutter again with corrected answers." in done.stdout
+    assert "Rendering" not in done.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+# cookiecutter 2.7 logs a failed hook with its traceback (`logger.exception` in
+# hooks.run_hook_from_repo_dir); local_extensions.QuietHookFailure drops that traceback.
+def test_refusal_on_the_command_line_ends_without_a_traceback(tmp_path):
+    output = refuse_on_the_command_line(tmp_path).stdout
+    assert "Traceback" not in output
+    tail = output[output.index("Nothing was generated") :]
+    assert "Traceback" not in tail and "FailedHookException" not in tail

@@ -2,9 +2,11 @@
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
-from conftest import TEMPLATE, load_hook
+from conftest import ENV, TEMPLATE, load_hook
+from cookiecutter.main import cookiecutter
 
 pre = load_hook("pre_gen_project")
 post = load_hook("post_gen_project")
@@ -119,6 +121,13 @@ def test_prune_keeps_only_the_chosen_task_files(tmp_path, task):
     assert kept == {post.SAMPLE_DATA[task], *post.TASK_FILES[task]}
 
 
+def test_every_question_has_a_human_label():
+    labels = DEFAULTS["__prompts__"]
+    questions = [key for key in DEFAULTS if not key.startswith("_")]
+    assert [key for key in questions if key not in labels] == []
+    assert set(labels) <= set(questions), "a label for a question that does not exist"
+
+
 def test_setup_tracks_the_sample_of_the_chosen_task():
     answers = {**GOOD, "task": "regression"}
     assert ["add", "--quiet", "data/raw/diabetes.csv"] in post.dvc_commands(answers)
@@ -189,3 +198,141 @@ def test_hooks_contain_no_jinja_logic():
         text = (TEMPLATE / "hooks" / f"{name}.py").read_text()
         assert "{%" not in text
         assert text.count("{{") == 1, "only the ANSWERS line is rendered"
+
+
+def test_dvc_requirement_is_the_projects_own_without_extras(tmp_path):
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('pipeline = [\n    "dvc[s3]>=3.55",\n    "dvclive>=3.48",\n]\n')
+    assert post.dvc_requirement(tmp_path) == "dvc>=3.55"
+    pyproject.write_text('pipeline = ["dvclive>=3.48", "dvc >= 3.55, <4"]\n')
+    assert post.dvc_requirement(tmp_path) == "dvc>=3.55,<4"
+    pyproject.write_text('pipeline = ["dvclive>=3.48"]\n')
+    assert post.dvc_requirement(tmp_path) == "dvc"
+
+
+def test_locked_version_reads_uv_lock(tmp_path):
+    (tmp_path / "uv.lock").write_text(
+        '[[package]]\nname = "dvc-data"\nversion = "3.16.0"\n\n'
+        '[[package]]\nname = "dvc"\nversion = "3.61.0"\nsource = { registry = "x" }\n'
+    )
+    assert post.locked_version(tmp_path, "dvc") == "3.61.0"
+    assert post.locked_version(tmp_path, "dvclive") is None
+
+
+class FakeCommands:
+    """Stands in for `post.run`: records each command, fails the ones it is told to, and
+    plays uv (the lock names `locked`; a DVC run prints the version it was asked for)."""
+
+    def __init__(self, locked="3.61.0", available="3.61.0", fail=()):
+        self.locked, self.available, self.fail, self.calls = locked, available, fail, []
+
+    def __call__(self, cmd, cwd, env=None):
+        self.calls.append(cmd)
+        for fragment, returncode in self.fail:
+            if fragment in " ".join(cmd):
+                raise post.SetupError(f"'{cmd[0]}' failed", returncode)
+        if cmd[:2] == ["uv", "lock"]:
+            (Path(cwd) / "uv.lock").write_text(
+                f'[[package]]\nname = "dvc"\nversion = "{self.locked}"\n'
+            )
+        if cmd[:3] == ["uv", "tool", "run"]:
+            spec = cmd[cmd.index("--from") + 1]
+            return "1 file pushed\n" + (spec.split("==")[1] if "==" in spec else self.available)
+        return ""
+
+    def dvc_runs(self):
+        runs = [cmd for cmd in self.calls if cmd[:3] == ["uv", "tool", "run"]]
+        return [cmd[cmd.index("--from") + 1] for cmd in runs]
+
+
+@pytest.fixture
+def project(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('pipeline = ["dvc>=3.55"]\n')
+    return tmp_path
+
+
+def test_setup_locks_offline_and_runs_dvc_from_the_cache_once(project, monkeypatch):
+    fake = FakeCommands()
+    monkeypatch.setattr(post, "run", fake)
+    said = []
+    post.setup_repository(project, GOOD, say=said.append)
+    assert ["uv", "lock", "--offline", "--quiet"] in fake.calls
+    assert ["uv", "lock", "--quiet"] not in fake.calls
+    assert fake.dvc_runs() == ["dvc>=3.55"]
+    (dvc_run,) = [cmd for cmd in fake.calls if cmd[:3] == ["uv", "tool", "run"]]
+    assert "--offline" in dvc_run and json.loads(dvc_run[-1]) == post.dvc_commands(GOOD)
+    assert fake.calls[-1][:2] == ["git", "commit"]
+    assert [line.split()[0] for line in said] == ["Initialising", "Locking", "Putting", "Making"]
+
+
+def test_setup_goes_online_only_when_the_cache_cannot_answer(project, monkeypatch):
+    fake = FakeCommands(fail=[("lock --offline", 2), ("tool run --offline", 1)])
+    monkeypatch.setattr(post, "run", fake)
+    said = []
+    post.setup_repository(project, GOOD, say=said.append)
+    assert ["uv", "lock", "--quiet"] in fake.calls
+    assert fake.dvc_runs() == ["dvc>=3.55", "dvc>=3.55"]
+    assert any("asking the package index" in line for line in said)
+
+
+def test_a_failing_dvc_command_is_not_retried_online(project, monkeypatch):
+    fake = FakeCommands(fail=[("tool run --offline", post.DVC_FAILED)])
+    monkeypatch.setattr(post, "run", fake)
+    with pytest.raises(post.SetupError):
+        post.setup_repository(project, GOOD, say=lambda line: None)
+    assert fake.dvc_runs() == ["dvc>=3.55"]
+
+
+def test_dvc_is_set_up_again_when_its_version_is_not_the_locked_one(project, monkeypatch):
+    fake = FakeCommands(locked="3.60.1", available="3.61.0")
+    monkeypatch.setattr(post, "run", fake)
+    said = []
+    post.setup_repository(project, GOOD, say=said.append)
+    assert fake.dvc_runs() == ["dvc>=3.55", "dvc==3.60.1"]
+    assert any("3.61.0 is not the locked 3.60.1" in line for line in said)
+
+
+def test_dvc_setup_can_run_twice_over_the_same_project(tmp_path):
+    """The second run (another DVC version, after the lock) redoes the first one cleanly."""
+    cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(tmp_path), accept_hooks=False)
+    project = tmp_path / "tumour-classifier"
+    post.prune(project, GOOD["ci"], GOOD["task"])
+    subprocess.run(["git", "init", "--quiet"], cwd=project, check=True)
+    env = {**ENV, "DVC_NO_ANALYTICS": "1"}
+    first = post.setup_dvc(project, GOOD, env, post.dvc_requirement(project))
+    again = post.setup_dvc(project, GOOD, env, f"dvc=={first}")
+    assert again == first
+    config = (project / ".dvc" / "config").read_text()
+    assert config.count('remote "storage"') == 1 and "enabled = true" in config
+    assert (project / "data/raw/breast_cancer.csv.dvc").exists()
+    storage = tmp_path / "tumour-classifier-dvc-storage"
+    assert len([path for path in storage.rglob("*") if path.is_file()]) == 1
+
+
+def test_the_bake_says_what_it_does_in_order(tmp_path):
+    """A real bake on the command line: one line per step, then the next commands."""
+    done = subprocess.run(
+        ["cookiecutter", "--no-input", str(TEMPLATE), "-o", str(tmp_path)],
+        env=ENV, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    expected = [
+        "Answers checked. Rendering the files into tumour-classifier/ ...",
+        "Initialising git ...",
+        "Locking the environment (uv lock) ...",
+        "Putting data/raw/breast_cancer.csv under DVC (remote 'storage': "
+        "../tumour-classifier-dvc-storage) ...",
+        "Making the first commit ...",
+        "Ready: cd tumour-classifier && make pipeline && make test",
+    ]
+    lines = done.stdout.splitlines()
+    assert [line for line in lines if line in expected] == expected, done.stdout
+    assert lines[-1] == expected[-1]
+    project = tmp_path / "tumour-classifier"
+    log = subprocess.run(["git", "log", "--oneline"], cwd=project, capture_output=True, text=True)
+    assert len(log.stdout.splitlines()) == 1
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True,
+                            text=True)  # fmt: skip
+    assert status.stdout == ""
+    dvc = post.locked_version(project, "dvc")
+    assert dvc and (project / "data/raw/breast_cancer.csv.dvc").exists()

@@ -9,7 +9,7 @@ import pytest
 from conftest import TEMPLATE, run
 
 RUFF = str(Path(sys.executable).parent / "ruff")
-PATHS = ["hooks", "tests", "benchmarks"]
+PATHS = ["hooks", "tests", "benchmarks", "local_extensions.py"]
 
 
 def test_ruff_check():

@@ -30,7 +30,7 @@ def test_shipped_sample_is_the_generated_sample(cfg, tmp_path):
         pytest.skip("the data in use is not a sample set")
     shipped = ROOT / cfg.data.raw_path
     if not shipped.exists():
-        pytest.skip("raw data not pulled: run `uv run dvc pull`")
+        pytest.skip("raw data not pulled: run `make data`")
     regenerated = write_sample(cfg.data.sample, tmp_path / "sample.csv")
     assert regenerated.read_bytes() == shipped.read_bytes()
 
@@ -94,7 +94,7 @@ def test_text_in_numeric_column_is_a_clear_error(sample, spec):
 
 
 def test_missing_file_says_how_to_get_it(tmp_path):
-    with pytest.raises(UserFacingError, match="uv run dvc pull"):
+    with pytest.raises(UserFacingError, match="make data"):
         read_raw(tmp_path / "absent.csv")
 
 
