@@ -119,7 +119,35 @@ def test_bad_raw_data_stops_the_pipeline_and_keeps_outputs(project):
 
 
 def test_notebooks_execute(project):
-    run(["make", "notebooks"], project)
+    """`make notebooks` keeps the executed copies, git-ignored, without the kernel's TCP
+    warning; a failing cell fails it and shows the error; JupyterLab opens them."""
+    import json
+
+    done = run(["make", "notebooks"], project)
+    assert "without encryption" not in done.stdout + done.stderr
+    assert "WARNING" not in done.stdout + done.stderr
+    copy = "reports/notebooks/01-exploration.ipynb"
+    cells = json.loads((project / copy).read_text())["cells"]
+    code = [cell for cell in cells if cell["cell_type"] == "code"]
+    assert code and all(cell["execution_count"] for cell in code)
+    assert all(cell["outputs"] for cell in code), "the executed copy lost its outputs"
+    run(["git", "check-ignore", "--quiet", copy], project)
+
+    broken = project / "notebooks/99-broken.ipynb"
+    cell = {"cell_type": "code", "execution_count": None, "id": "broken", "metadata": {},
+            "outputs": [], "source": ['raise ValueError("broken on purpose")']}  # fmt: skip
+    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook = {"cells": [cell], "metadata": {"kernelspec": kernel}, "nbformat": 4}
+    broken.write_text(json.dumps({**notebook, "nbformat_minor": 5}))
+    try:
+        failed = run(["make", "notebooks"], project, check=False)
+    finally:
+        broken.unlink()
+    assert failed.returncode != 0
+    assert "ValueError" in failed.stderr and "broken on purpose" in failed.stderr
+
+    version = run(["uv", "run", "--frozen", "jupyter", "lab", "--version"], project).stdout
+    assert version.strip().split(".")[0].isdigit()
 
 
 def test_cli_help_lists_the_steps(project):

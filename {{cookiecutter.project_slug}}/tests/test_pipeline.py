@@ -33,11 +33,15 @@ def test_the_data_runs_end_to_end(project, cfg, spec):
     assert METRICS[spec.task] <= set(metrics) <= set(HIGHER_IS_BETTER)
     plots = project / "reports/evaluation/plots"
     if spec.is_classification:
+        binary = len(spec.target.classes) == 2
         assert (plots / "sklearn/confusion_matrix.json").exists()
-        assert (plots / "sklearn/roc.json").exists() == (len(spec.target.classes) == 2)
+        assert (plots / "sklearn/roc.json").exists() == binary
+        images = {"confusion_matrix.png", "roc.png"} if binary else {"confusion_matrix.png"}
     else:
         assert (plots / "custom/predicted_vs_actual.json").exists()
         assert (plots / "custom/residuals.json").exists()
+        images = {"predicted_vs_actual.png", "residuals.png"}
+    assert {path.name for path in (plots / "images").iterdir()} == images
     lineage = json.loads((project / "models/candidate/lineage.json").read_text())
     assert lineage["metrics"] == metrics
     assert lineage["params"]["model"]["_target_"].startswith("sklearn.")

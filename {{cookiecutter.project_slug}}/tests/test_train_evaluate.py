@@ -1,4 +1,7 @@
-"""Steps 3 and 4: every configured model learns the data; the metrics follow the task."""
+"""Steps 3 and 4: every configured model learns the data; the metrics and plots follow
+the task."""
+
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,7 +14,9 @@ from {{ cookiecutter.module_name }}.model.evaluate import (
     HIGHER_IS_BETTER,
     classification_metrics,
     model_outputs,
+    plot_figures,
     regression_metrics,
+    save_images,
     task_metrics,
 )
 from {{ cookiecutter.module_name }}.model.train import (
@@ -75,3 +80,37 @@ def test_regression_metrics():
     assert scores["mae"] == pytest.approx(2 / 3)
     assert scores["rmse"] == pytest.approx(np.sqrt(4 / 3))
     assert scores["r2"] == pytest.approx(1 - 4 / 2)
+
+
+BINARY = (np.array([0, 0, 1, 1]), np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.2, 0.8]]))
+MULTICLASS = (
+    np.array(["a", "b", "c", "c"]),
+    np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.6, 0.2, 0.2]]),
+)
+
+
+@pytest.mark.parametrize(
+    ("classification", "truth", "outputs", "classes", "images"),
+    [
+        (True, *BINARY, [0, 1], {"confusion_matrix.png", "roc.png"}),
+        (True, *MULTICLASS, ["a", "b", "c"], {"confusion_matrix.png"}),
+        (
+            False,
+            np.array([1.0, 2.0, 3.0, 4.0]),
+            np.array([1.2, 1.9, 3.3, 3.8]),
+            [],
+            {"predicted_vs_actual.png", "residuals.png"},
+        ),
+    ],
+    ids=["binary", "multiclass", "regression"],
+)
+def test_plots_are_images_per_task(tmp_path, classification, truth, outputs, classes, images):
+    """The ROC curve for two classes only; every plot a PNG that `dvc plots show` shows offline."""
+    spec = SimpleNamespace(is_classification=classification)
+    save_images(plot_figures(spec, truth, outputs, classes, 0.5), tmp_path)
+    assert {path.name for path in tmp_path.iterdir()} == images
+    for name in images:
+        data = (tmp_path / name).read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n"), name
+        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        assert width >= 300 and height >= 300, (name, width, height)

@@ -2,10 +2,17 @@
 
 The metrics follow the task: classification (any number of classes) or regression.
 `HIGHER_IS_BETTER` says each metric's direction, which the promotion gate reads.
+
+The plots are PNG images, drawn here with matplotlib, because the page `dvc plots show`
+writes must work offline: DVC draws data (JSON) plots with Vega, which its page loads
+from a CDN, so without the internet the page is blank; an image plot needs no script.
+The points behind each image stay beside it as DVCLive's JSON (plots/sklearn/,
+plots/custom/), to chart them some other way.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,6 +26,7 @@ from .features import model_input
 
 if TYPE_CHECKING:
     from dvclive import Live
+    from matplotlib.figure import Figure
     from omegaconf import DictConfig
 
 log = structlog.get_logger(__name__)
@@ -92,7 +100,8 @@ def task_metrics(
     return regression_metrics(y_true, outputs)
 
 
-def _log_plots(live: Live, spec: DataSpec, y_true, outputs, classes, threshold) -> None:
+def _log_plot_data(live: Live, spec: DataSpec, y_true, outputs, classes, threshold) -> None:
+    """The points behind the plots, as DVCLive's JSON."""
     if spec.is_classification:
         predicted = predicted_labels(outputs, classes, threshold)
         live.log_sklearn_plot(
@@ -110,6 +119,95 @@ def _log_plots(live: Live, spec: DataSpec, y_true, outputs, classes, threshold) 
     )
     live.log_plot("predicted_vs_actual", points, x="actual", y="predicted", template="scatter")
     live.log_plot("residuals", points, x="predicted", y="residual", template="scatter")
+
+
+def _figure(title: str, xlabel: str, ylabel: str, size=(6.0, 4.5)):
+    # Imported here: only the evaluate step draws (matplotlib is in the `pipeline` group).
+    # A bare Figure on the Agg canvas: no pyplot, so no display and no GUI backend.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    return figure, axes
+
+
+def _confusion_figure(y_true, predicted, classes: list) -> Figure:
+    counts = metrics.confusion_matrix(y_true, predicted, labels=classes)
+    side = max(4.5, 1.0 + 0.6 * len(classes))
+    figure, axes = _figure("Confusion matrix", "predicted", "actual", size=(side + 1.0, side))
+    image = axes.imshow(counts, cmap="Blues")
+    figure.colorbar(image, ax=axes)
+    ticks = range(len(classes))
+    names = [str(c) for c in classes]
+    axes.set_xticks(ticks, names, rotation=45 if len(classes) > 4 else 0)
+    axes.set_yticks(ticks, names)
+    half = counts.max() / 2
+    for (row, column), count in np.ndenumerate(counts):
+        colour = "white" if count > half else "black"  # readable on dark and light cells
+        axes.text(column, row, str(count), ha="center", va="center", color=colour)
+    return figure
+
+
+def _roc_figure(positive: np.ndarray, score: np.ndarray, label) -> Figure:
+    fpr, tpr, _ = metrics.roc_curve(positive, score)
+    auc = metrics.auc(fpr, tpr)
+    figure, axes = _figure(
+        f"ROC curve (positive class: {label})",
+        "false positive rate",
+        "true positive rate",
+        size=(5.0, 5.0),
+    )
+    axes.plot(fpr, tpr, label=f"model (AUC = {auc:.3f})")
+    axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance")
+    axes.set(xlim=(0, 1), ylim=(0, 1.01))
+    axes.legend(loc="lower right")
+    return figure
+
+
+def _scatter_figure(x, y, title: str, xlabel: str, ylabel: str, diagonal: bool) -> Figure:
+    figure, axes = _figure(title, xlabel, ylabel)
+    axes.scatter(x, y, s=12, alpha=0.6)
+    if diagonal:  # a perfect model's points lie on y = x
+        low, high = float(min(np.min(x), np.min(y))), float(max(np.max(x), np.max(y)))
+        axes.plot([low, high], [low, high], linestyle="--", color="grey")
+    else:  # residuals centre on 0
+        axes.axhline(0.0, linestyle="--", color="grey")
+    return figure
+
+
+def plot_figures(
+    spec: DataSpec, y_true: np.ndarray, outputs: np.ndarray, classes: list, threshold: float
+) -> dict[str, Figure]:
+    """The task's plots by file name: the confusion matrix, and the ROC curve for two
+    classes; or predicted against actual, and the residuals."""
+    if spec.is_classification:
+        predicted = predicted_labels(outputs, classes, threshold)
+        figures = {"confusion_matrix.png": _confusion_figure(y_true, predicted, classes)}
+        if len(classes) == 2:
+            positive = (np.asarray(y_true) == classes[1]).astype(int)
+            figures["roc.png"] = _roc_figure(positive, outputs[:, 1], classes[1])
+        return figures
+    residuals = np.asarray(y_true) - outputs
+    title = "Residuals (actual - predicted)"
+    return {
+        "predicted_vs_actual.png": _scatter_figure(
+            y_true, outputs, "Predicted against actual", "actual", "predicted", diagonal=True
+        ),
+        "residuals.png": _scatter_figure(
+            outputs, residuals, title, "predicted", "residual", diagonal=False
+        ),
+    }
+
+
+def save_images(figures: dict[str, Figure], folder: Path) -> None:
+    """Write each figure as a PNG into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, figure in figures.items():
+        # No "Software" stamp: the same model and data give the same bytes.
+        figure.savefig(folder / name, dpi=100, metadata={"Software": None})
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
@@ -130,6 +228,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
     with Live(dir=cfg.artifacts.evaluation, dvcyaml=None, save_dvc_exp=False, report=None) as live:
         for name, value in scores.items():
             live.log_metric(name, value, plot=False)
-        _log_plots(live, spec, y_true, outputs, classes, threshold)
+        _log_plot_data(live, spec, y_true, outputs, classes, threshold)
+        # plots/images/, where DVCLive keeps images: it empties the folder on each run.
+        images = Path(live.plots_dir) / "images"
+        save_images(plot_figures(spec, y_true, outputs, classes, threshold), images)
     log.info("model evaluated", **scores)
     return scores
