@@ -8,13 +8,12 @@ the template's tests import.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ANSWERS = r"""{{ cookiecutter | tojson }}"""
@@ -36,10 +35,6 @@ CRUFT_SKIP = [".git", ".dvc", "data", "uv.lock", "params.yaml", "dvc.lock"]
 
 class SetupError(RuntimeError):
     """A setup command failed; the message says which one and why."""
-
-    def __init__(self, message: str, returncode: int | None = None):
-        super().__init__(message)
-        self.returncode = returncode
 
 
 def prune(project: Path, ci: str, task: str = "classification") -> None:
@@ -96,8 +91,7 @@ def run(cmd: list[str], cwd: Path, env: dict | None = None) -> str:
     if done.returncode != 0:
         raise SetupError(
             f"'{' '.join(cmd)}' failed with exit code {done.returncode}:\n"
-            f"{done.stdout}{done.stderr}".rstrip(),
-            done.returncode,
+            f"{done.stdout}{done.stderr}".rstrip()
         )
     return done.stdout
 
@@ -144,77 +138,15 @@ def write_cruft_state(project: Path, answers: dict) -> None:
     (project / ".cruft.json").write_text(json.dumps(state, indent=2) + "\n")
 
 
-def dvc_commands(answers: dict) -> list[list[str]]:
-    """The DVC CLI calls that set up the data versioning, in order.
-
-    `init --force` makes the list safe to run again over a first run (see `setup_dvc`).
-    """
-    commands = [
-        ["init", "--quiet", "--force"],
-        ["config", "core.analytics", "false"],
-        ["config", "core.check_update", "false"],
-        ["config", "hydra.enabled", "true"],
-        ["remote", "add", "--default", REMOTE_NAME, remote_url(answers)],
-        ["add", "--quiet", SAMPLE_DATA[answers["task"]]],
-    ]
-    if answers["dvc_remote"] == "local":
-        commands.append(["push", "--quiet"])
-    return commands
-
-
-# Where the bake's time goes, on a warm uv cache (benchmarks/bench_bake.py has the figures):
-# - `uv lock` asks the package index about every package (3-5 s) although the cache has the
-#   answers; `uv lock --offline` resolves from the cache in about 0.7 s. Either way the lock
-#   is a full universal lock for the project's requires-python; offline, it pins the newest
-#   versions the cache knows, which can be older than the index's newest (`uv lock --upgrade`
-#   moves on). When the cache cannot resolve (first bake, a new Python version), the hook
-#   asks the index.
-# - DVC's setup used to build the project's venv first (`uv run --only-group pipeline`:
-#   install, then compile DVC's imports in the new venv; about 7 s). It now runs in uv's
-#   cached tool environment of DVC (`uv tool run`: about 0.4 s, then DVC's own 1.7-2 s);
-#   the first `make pipeline` builds the venv, as it did for the other groups anyway.
-# - The lock and DVC write different files, so they run side by side (the hook: about
-#   2.7 s instead of 12.5). DVC starts from the project's requirement (`dvc>=...`) before
-#   the lock exists; if it got another version than the lock pins (both read the same
-#   cache, so this is rare), it runs again with the locked one, which its commands allow.
-#   The price: two threads in the hook, and a second DVC run in that rare case.
-DVC_SCRIPT = """
-import sys, json
-from importlib.metadata import version
-from dvc.cli import main
-for argv in json.loads(sys.argv[1]):
-    if main(argv) != 0:
-        print('dvc ' + ' '.join(argv) + ' failed', file=sys.stderr)
-        sys.exit(3)
-print(version('dvc'))
-"""
-DVC_FAILED = 3  # DVC_SCRIPT's exit code when a DVC command fails (not uv's environment)
-
-
-def progress(message: str) -> None:
-    """Tell the person at the terminal what the bake is doing."""
-    print(message, flush=True)
-
-
-def dvc_requirement(project: Path) -> str:
-    """The project's own DVC version requirement (e.g. `dvc>=3.55`), from its pyproject.toml.
-
-    Without the extras (`dvc[s3]`): setting up needs no cloud client.
-    """
-    pyproject = (project / "pyproject.toml").read_text()
-    found = re.search(r'"dvc(?:\[[^\]]*\])?\s*([<>=!~][^";]*)?"', pyproject)
-    return "dvc" + (found.group(1) or "").replace(" ", "") if found else "dvc"
-
-
-def locked_version(project: Path, package: str) -> str | None:
-    """The version of `package` that the project's uv.lock pins."""
-    lock = (project / "uv.lock").read_text()
-    found = re.search(rf'\[\[package\]\]\nname = "{re.escape(package)}"\nversion = "([^"]+)"', lock)
-    return found.group(1) if found else None
-
-
-def lock_environment(project: Path, env: dict, say=progress) -> None:
+# `uv lock` asks the package index about every package (3-5 s on a warm cache) although
+# the cache has the answers; `uv lock --offline` resolves from the cache in about 0.7 s.
+# Either way the lock is a full universal lock for the project's requires-python; offline,
+# it pins the newest versions the cache knows, which can be older than the index's newest
+# (`uv lock --upgrade` moves on). When the cache cannot resolve (first bake, a new Python
+# version), the hook asks the index.
+def lock_environment(project: Path, env: dict, say=None) -> None:
     """`uv lock` from uv's cache; ask the package index only when the cache cannot resolve."""
+    say = say or progress
     try:
         run(["uv", "lock", "--offline", "--quiet"], project, env)
     except SetupError:
@@ -222,42 +154,77 @@ def lock_environment(project: Path, env: dict, say=progress) -> None:
         run(["uv", "lock", "--quiet"], project, env)
 
 
-def setup_dvc(project: Path, answers: dict, env: dict, requirement: str = "dvc") -> str:
-    """Run every DVC command in one interpreter of a cached DVC; return DVC's version.
+def progress(message: str) -> None:
+    """Tell the person at the terminal what the bake is doing."""
+    print(message, flush=True)
 
-    One interpreter, because DVC's start-up dominates each call. uv's cache serves the
-    environment offline when it can; otherwise uv fetches it.
-    """
+
+# DVC's setup is written here, not run. What `dvc init`, `dvc config`, `dvc remote add`,
+# `dvc add` and `dvc push` leave is a few small text files and one content-addressed copy
+# of the sample data; starting DVC to write them took about 2 s of a 4.3 s bake, mostly
+# its imports (benchmarks/bench_bake.py). tests/test_hooks.py runs those DVC commands
+# beside this code, with the DVC the project requires, and compares every file both leave.
+# `.dvc/config.local` is ignored by the project's .gitignore already, so DVC leaves it out here.
+DVC_GITIGNORE = "/tmp\n/cache\n"
+CACHE_FILES = Path(".dvc") / "cache" / "files" / "md5"
+
+
+def dvc_config(answers: dict) -> str:
+    """`.dvc/config` as `dvc config` and `dvc remote add --default` write it."""
+    url = remote_url(answers)
+    if "://" not in url and not os.path.isabs(url):
+        # DVC keeps a local path relative to the config file's folder, .dvc/.
+        url = Path(os.path.relpath(url, ".dvc")).as_posix()
+    return (
+        "[core]\n    analytics = false\n    check_update = false\n"
+        f"    remote = {REMOTE_NAME}\n[hydra]\n    enabled = true\n"
+        f"['remote \"{REMOTE_NAME}\"']\n    url = {url}\n"
+    )
+
+
+def md5_of(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def store(data: Path, digest: str, storage: Path) -> None:
+    """A read-only copy of `data` at its content address, as DVC's cache and remotes keep it."""
+    target = storage / digest[:2] / digest[2:]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(data, target)
+    target.chmod(0o444)
+
+
+def setup_dvc(project: Path, answers: dict) -> None:
+    """Initialise DVC with the chosen default remote and put the sample data under it."""
+    dvc_dir = project / ".dvc"
+    dvc_dir.mkdir(exist_ok=True)
+    (dvc_dir / ".gitignore").write_text(DVC_GITIGNORE)
+    (dvc_dir / "config").write_text(dvc_config(answers))
+    data = project / SAMPLE_DATA[answers["task"]]
+    digest = md5_of(data)
+    (data.parent / f"{data.name}.dvc").write_text(
+        f"outs:\n- md5: {digest}\n  size: {data.stat().st_size}\n  hash: md5\n  path: {data.name}\n"
+    )
+    (data.parent / ".gitignore").write_text(f"/{data.name}\n")
+    store(data, digest, project / CACHE_FILES)
     if answers["dvc_remote"] == "local":
-        (project / remote_url(answers)).mkdir(parents=True, exist_ok=True)
-    commands = json.dumps(dvc_commands(answers))
-    tool = ["uv", "tool", "run", "--from", requirement, "python", "-c", DVC_SCRIPT, commands]
-    offline = [*tool[:3], "--offline", *tool[3:]]
-    try:
-        return run(offline, project, env).strip().splitlines()[-1]
-    except SetupError as exc:
-        if exc.returncode == DVC_FAILED:
-            raise
-    return run(tool, project, env).strip().splitlines()[-1]
+        # `dvc push`: the remote is a folder, and the first clone's `make data` reads it.
+        store(data, digest, project / remote_url(answers) / "files" / "md5")
 
 
 def setup_repository(project: Path, answers: dict, say=progress) -> None:
     env = git_identity_env(answers, project=project)
-    env["DVC_NO_ANALYTICS"] = "1"
     say("Initialising git ...")
     run(["git", "init", "--quiet", "--initial-branch=main"], project, env)
     say("Locking the environment (uv lock) ...")
+    lock_environment(project, env, say)
     data, url = SAMPLE_DATA[answers["task"]], remote_url(answers)
     say(f"Putting {data} under DVC (remote '{REMOTE_NAME}': {url}) ...")
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        lock = pool.submit(lock_environment, project, env, say)
-        dvc = pool.submit(setup_dvc, project, answers, env, dvc_requirement(project))
-        lock.result()
-        used = dvc.result()
-    locked = locked_version(project, "dvc")
-    if locked and used != locked:
-        say(f"  DVC {used} is not the locked {locked}: setting DVC up again with it ...")
-        setup_dvc(project, answers, env, f"dvc=={locked}")
+    setup_dvc(project, answers)
     write_cruft_state(project, answers)
     say("Making the first commit ...")
     run(["git", "add", "--all"], project, env)
