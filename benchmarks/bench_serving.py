@@ -7,6 +7,8 @@ Servers run on 127.0.0.1 with 2 uvicorn workers each, prediction logging on:
     category (target: >= 35% of the baseline's requests/s; p99 <= 10 ms at 8 connections),
     and with 100 records; the baseline and the one-record runs alternate (`--rounds`), and
     the best of each counts;
+  - the same /predict on a second server started with SERVE_METRICS=0 (no GET /metrics, no
+    counting), alternated with the first (target: with metrics >= 90% of its requests/s);
   - a load run: 64 connections on /predict (target: zero errors), with the server's memory
     before and after;
   - `mlflow models serve` of the same model.joblib (2 workers), the same record per
@@ -216,15 +218,22 @@ def main() -> int:
     print(f"project {baked}, data {lineage['data']['path']}, "
           f"model {lineage['params']['model']['_target_']} ({engine})")  # fmt: skip
 
-    hello_port, api_port = free_port(), free_port()
+    hello_port, api_port, bare_port = free_port(), free_port(), free_port()
     hello = start(
         [str(venv / "uvicorn"), "hello:app", "--port", str(hello_port), "--workers", "2",
          "--no-access-log", "--log-level", "warning"],
         scratch, f"http://127.0.0.1:{hello_port}/health",
     )  # fmt: skip
     log = scratch / "predictions.jsonl"
-    api = None
+    api = bare = None
     try:
+        # The same service with GET /metrics and its counting off: what the metrics cost.
+        bare = start(
+            [str(venv / baked.name), "--log-level", "WARNING", "serve",
+             "--model", "models/candidate", "--port", str(bare_port), "--workers", "2"],
+            baked, f"http://127.0.0.1:{bare_port}/health",
+            env=ENV | {"PREDICTION_LOG": str(scratch / "bare.jsonl"), "SERVE_METRICS": "0"},
+        )  # fmt: skip
         api = start(
             [str(venv / baked.name), "--log-level", "WARNING", "serve",
              "--model", "models/candidate", "--port", str(api_port), "--workers", "2"],
@@ -246,22 +255,27 @@ def main() -> int:
         # Warm both up so neither pays for first-request work in the measurement.
         wrk(f"http://127.0.0.1:{hello_port}/health", 8, 2, None, scratch)
         wrk(predict, 8, 2, one, scratch)
+        bare_predict = f"http://127.0.0.1:{bare_port}/predict"
+        wrk(bare_predict, 8, 2, one, scratch)
 
         # Alternated, best of each: a burst of load from elsewhere hits both, not one.
-        bases, singles = [], []
+        bases, singles, bares = [], [], []
         for _ in range(args.rounds):
             health = f"http://127.0.0.1:{hello_port}/health"
             bases.append(wrk(health, 8, args.seconds, None, scratch))
             singles.append(wrk(predict, 8, args.seconds, one, scratch))
+            bares.append(wrk(bare_predict, 8, args.seconds, one, scratch))
         base = max(bases, key=lambda f: f["rps"])
         single = max(singles, key=lambda f: f["rps"])
+        without_metrics = max(bares, key=lambda f: f["rps"])
         batch = wrk(predict, 8, args.seconds, hundred, scratch)
         memory_before = rss_mib(api.pid)
         load = wrk(predict, 64, args.load_seconds, one, scratch)
         memory_after = rss_mib(api.pid)
     finally:
-        if api is not None:
-            stop(api)
+        for server in (api, bare):
+            if server is not None:
+                stop(server)
         stop(hello)
 
     ratio = single["rps"] / base["rps"]
@@ -278,6 +292,10 @@ def main() -> int:
     print(f"  -> 100 records: {batch['rps'] * 100:,.0f} predictions/s")
     print(f"\n  /predict vs hello world: {ratio:.0%} of its req/s (target >= 35%)  "
           f"{verdict(ratio >= 0.35)}")  # fmt: skip
+    metrics_cost = single["rps"] / without_metrics["rps"]
+    print(line("POST /predict, 1 record, SERVE_METRICS=0", without_metrics))
+    print(f"  /predict with /metrics vs without: {metrics_cost:.0%} of its req/s "
+          f"(target >= 90%)  {verdict(metrics_cost >= 0.9)}")  # fmt: skip
     print(f"  /predict p99: {single['p99_ms']:.2f} ms (target <= 10 ms)  "
           f"{verdict(single['p99_ms'] <= 10)}")  # fmt: skip
     print(f"\nload: 64 connections, {args.load_seconds} s, POST /predict with 1 record")

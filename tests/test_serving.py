@@ -87,6 +87,47 @@ def test_api_serves_the_package_over_http(api, default_project):
     assert all(e["inputs"] == example and e["model_version"] == one["model_version"] for e in mine)
 
 
+def scrape(url: str) -> dict[tuple, float]:
+    """GET /metrics over HTTP, parsed by Prometheus' own text parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/plain")
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_add_up_every_workers_requests(default_project, tmp_path):
+    """Two uvicorn workers answer; every scrape, whichever worker answers it, counts the
+    requests of both (prometheus-client's multiprocess mode, set up by `serve`)."""
+    env = ENV | {"PREDICTION_LOG": str(tmp_path / "predictions.jsonl")}
+    args = ["--model", "models/candidate", "--workers", "2"]
+    with running_api(default_project, *args, env=env) as url:
+        schema = http("GET", f"{url}/openapi.json")[1]
+        example = schema["components"]["schemas"]["Record"]["examples"][0]
+        version = http("GET", f"{url}/health")[1]["model_version"]
+        for _ in range(30):
+            assert http("POST", f"{url}/predict", example)[0] == 200
+        for _ in range(5):
+            assert http("POST", f"{url}/predict", [example] * 3)[0] == 200
+        for _ in range(4):
+            assert http("POST", f"{url}/predict", example | {"mean_radius": 1e6})[0] == 422
+        label = ("model_version", version)
+        for _ in range(10):
+            found = scrape(url)
+            assert found[("predict_requests_total", (label, ("status", "200")))] == 35
+            assert found[("predict_requests_total", (label, ("status", "422")))] == 4
+            assert found[("predict_latency_seconds_count", (label,))] == 39
+            predicted = sum(value for (name, _), value in found.items()
+                            if name == "predictions_total")  # fmt: skip
+            assert predicted == 45
+            assert found[("model_info", (label,))] == 1
+
+
 def test_schemathesis_finds_no_server_error(api, tmp_path):
     url, _ = api
     report = tmp_path / "events.ndjson"

@@ -119,6 +119,60 @@ def test_workers_share_the_log_without_losing_or_breaking_lines(log_file):
     assert all(path.stat().st_size <= 4000 for path in log_file.parent.glob("predictions*"))
 
 
+def scrape(client) -> dict[tuple, float]:
+    """GET /metrics, parsed by Prometheus' own text parser: {(sample, labels): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_count_requests_predictions_and_the_model_version(client, sample, spec):
+    version = client.get("/health").json()["model_version"]
+    rows = records(sample, spec, 7)
+    for row in rows[:5]:
+        assert client.post("/predict", json=row).status_code == 200
+    predicted = client.post("/predict", json=rows[5:]).json()["predictions"]
+    column = checked_feature(spec)
+    broken = client.post("/predict", json=rows[0] | {column.name: breaking_value(column)})
+    assert broken.status_code == 422
+
+    found = scrape(client)
+    label = ("model_version", version)
+    assert found[("predict_requests_total", (label, ("status", "200")))] == 6
+    assert found[("predict_requests_total", (label, ("status", "422")))] == 1
+    assert found[("predict_latency_seconds_count", (label,))] == 7
+    assert found[("model_info", (label,))] == 1
+    if spec.is_classification:
+        by_class = {
+            dict(labels)["label"]: value
+            for (name, labels), value in found.items()
+            if name == "predictions_total"
+        }
+        assert sum(by_class.values()) == 7
+        assert set(by_class) <= {str(c) for c in spec.target.classes}
+        for prediction in predicted:
+            assert by_class[str(prediction["prediction"])] >= 1
+    else:
+        assert found[("predicted_value_count", (label,))] == 7
+        total = found[("predicted_value_sum", (label,))]
+        assert total > sum(p["prediction"] for p in predicted)  # 5 more were counted
+        bounds = [dict(labels)["le"] for (name, labels), _ in found.items()
+                  if name == "predicted_value_bucket"]  # fmt: skip
+        assert len(bounds) > 2, "the buckets come from the package's target deciles"
+
+
+def test_metrics_can_be_left_out(model_package, log_file):
+    with TestClient(create_app(model_package, prediction_log=log_file, metrics=False)) as off:
+        assert off.get("/metrics").status_code == 404
+
+
 def test_a_broken_value_is_a_422_naming_the_field(client, sample, spec):
     column = checked_feature(spec)
     record = records(sample, spec, 1)[0] | {column.name: breaking_value(column)}

@@ -41,6 +41,15 @@ def _serve(args: argparse.Namespace) -> None:
     version = load_package(path).version
     os.environ["MODEL_PATH"] = str(path)
     os.environ["LOG_LEVEL"] = args.log_level
+    if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Each worker counts into this folder, and a scrape adds them up (serving/metrics.py).
+        import atexit
+        import shutil
+        import tempfile
+
+        shared = tempfile.mkdtemp(prefix="metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared
+        atexit.register(shutil.rmtree, shared, ignore_errors=True)
     import structlog
     import uvicorn
 

@@ -189,8 +189,20 @@ def collect_lineage(cfg: DictConfig) -> dict:
     }
 
 
-def make_signature(model: Any, spec: DataSpec, threshold: float) -> dict:
-    """The predict path's contract; `encoding` is None when the preprocessing is custom."""
+def value_buckets(targets: pd.Series) -> list[float]:
+    """Deciles of the target: the bucket bounds of the service's predicted-value histogram."""
+    deciles = targets.dropna().quantile([step / 10 for step in range(1, 10)])
+    return sorted({float(f"{value:.4g}") for value in deciles})
+
+
+def make_signature(
+    model: Any, spec: DataSpec, threshold: float, targets: pd.Series | None = None
+) -> dict:
+    """The predict path's contract; `encoding` is None when the preprocessing is custom.
+
+    For regression, `value_buckets` (from `targets`, the test split's) bound the service's
+    histogram of predicted values.
+    """
     try:
         encoding = Encoding.from_fitted(model)
     except (AttributeError, KeyError, ValueError):
@@ -202,6 +214,9 @@ def make_signature(model: Any, spec: DataSpec, threshold: float) -> dict:
         "classes": classes if spec.is_classification else None,
         "threshold": threshold,
         "encoding": None if encoding is None else vars(encoding),
+        "value_buckets": (
+            value_buckets(targets) if targets is not None and not spec.is_classification else None
+        ),
     }
 
 
@@ -312,7 +327,8 @@ def build_package(
 ) -> Path:
     """Package a fitted model: signature, verified ONNX when possible, lineage."""
     model = joblib.load(model_file)
-    signature = make_signature(model, spec, threshold)
+    targets = check_frame.get(spec.target.name)
+    signature = make_signature(model, spec, threshold, targets)
     onnx_bytes, check = verify_onnx(model, spec, signature, check_frame, tolerance)
     if onnx_bytes is None:
         log.warning(

@@ -1,11 +1,11 @@
-"""The model as a web service: GET /health, GET /metadata, POST /predict.
+"""The model as a web service: GET /health, GET /metadata, POST /predict, GET /metrics.
 
 The request and response models are derived from the served package's data spec
 (types, ranges, allowed categories, nullability, descriptions, examples), the same
 spec the pipeline's schema comes from, so the API, the pipeline and batch scoring
 share one definition of valid input. A category outside the allowed values is a 422
 naming the field and the values. Every prediction is written as one JSON line to the
-prediction log.
+prediction log, and counted in the Prometheus metrics (`metrics.py`).
 """
 
 import datetime
@@ -36,6 +36,7 @@ from pydantic import (
 from ..data.spec import Column, DataSpec
 from ..release.package import load_package
 from ..release.predictor import Predictor
+from .metrics import ServiceMetrics
 from .prediction_log import LOG_BACKUPS, LOG_MAX_BYTES, PREDICTION_LOG, PredictionLog
 
 MAX_RECORDS = 10_000
@@ -126,10 +127,23 @@ def create_app(
     prediction_log: Path | str = PREDICTION_LOG,
     log_max_bytes: int = LOG_MAX_BYTES,
     log_backups: int = LOG_BACKUPS,
+    metrics: bool = True,
 ) -> FastAPI:
-    """The service for the package at `package_path`, loaded and checked once, here."""
+    """The service for the package at `package_path`, loaded and checked once, here.
+
+    `metrics=False` leaves out GET /metrics and the counting behind it.
+    """
     # One thread per worker process: uvicorn's workers already use every core.
     predictor = Predictor(load_package(package_path), threads=1)
+    service_metrics = (
+        ServiceMetrics(
+            predictor.version,
+            predictor.classes if predictor.spec.is_classification else None,
+            predictor.package.signature.get("value_buckets"),
+        )
+        if metrics
+        else None
+    )
     payload_type = request_body(predictor.spec)
     # The body is parsed and validated by pydantic-core straight from its bytes: FastAPI's
     # own body handling (json.loads, then validation through its dependency machinery)
@@ -200,13 +214,23 @@ def create_app(
             # A body that is not even UTF-8 is echoed back with its bad bytes replaced.
             text = {bytes: lambda value: value.decode("utf-8", "replace")}
             detail = jsonable_encoder(errors, custom_encoder=text)
+            if service_metrics:
+                service_metrics.observe(422, time.perf_counter() - started)
             return JSONResponse({"detail": detail}, status_code=422)
         records = [r.model_dump() for r in (payload if isinstance(payload, list) else [payload])]
-        if len(records) > THREAD_POOL_ROWS:
-            outputs = await run_in_threadpool(predictor.records, records)
-        else:
-            outputs = predictor.records(records)
-        latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        try:
+            if len(records) > THREAD_POOL_ROWS:
+                outputs = await run_in_threadpool(predictor.records, records)
+            else:
+                outputs = predictor.records(records)
+        except Exception:
+            if service_metrics:
+                service_metrics.observe(500, time.perf_counter() - started)
+            raise
+        seconds = time.perf_counter() - started
+        if service_metrics:
+            service_metrics.observe(200, seconds, outputs)
+        latency_ms = round(seconds * 1000, 3)
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         event = {
             "event": "prediction",
@@ -231,6 +255,13 @@ def create_app(
             json.dumps(body), media_type="application/json", headers={"x-request-id": request_id}
         )
 
+    if service_metrics:
+
+        @app.get("/metrics", response_class=Response)
+        async def prometheus_metrics() -> Response:
+            """Requests, latency, predictions and the model version, in Prometheus' format."""
+            return Response(service_metrics.exposition(), media_type=service_metrics.content_type)
+
     return app
 
 
@@ -243,4 +274,5 @@ def app_from_environment() -> FastAPI:
     return create_app(
         resolve_package_path(),
         prediction_log=os.environ.get("PREDICTION_LOG", str(PREDICTION_LOG)),
+        metrics=os.environ.get("SERVE_METRICS", "1") != "0",
     )
