@@ -84,6 +84,13 @@ def test_manifests_fit_together_and_match_the_image(default_project):
     uid = pod["spec"]["securityContext"]["runAsUser"]
     assert f"USER {uid}:" in dockerfile
     assert set(container["resources"]) == {"requests", "limits"}
+    # Prometheus scrapes the API's own port and path; predictions outlive the pod on stdout.
+    annotations = pod["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert int(annotations["prometheus.io/port"]) == ports["http"]
+    assert annotations["prometheus.io/path"] == "/metrics"
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env["PREDICTION_LOG"] == "-"
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")

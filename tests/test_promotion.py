@@ -81,9 +81,16 @@ def test_promote_gate_rollback_and_serving(cookies):
     assert "roc_auc: candidate" in second.stdout and "-> ok" in second.stdout
     assert served_version(project) == "v0.0.2"
 
-    # One command restores the previous version; the API serves it after a restart.
-    back = run(["make", "rollback"], project, env=ENV_AS_PROMOTER)
+    # One command restores the previous version. A server already running loaded v0.0.2
+    # at start and keeps serving it, whole; the command says what to restart, and a
+    # restarted server serves v0.0.1.
+    with running_api(project) as url:
+        back = run(["make", "rollback"], project, env=ENV_AS_PROMOTER)
+        with urllib.request.urlopen(f"{url}/health", timeout=10) as response:
+            assert json.load(response)["model_version"] == "v0.0.2"
     assert "production is now v0.0.1 (was v0.0.2)" in back.stdout
+    assert "still serves v0.0.2: stop `make serve` and run it again" in back.stdout
+    assert "`make image deploy`" in back.stdout
     assert served_version(project) == "v0.0.1"
     again = run(["make", "rollback"], project, check=False, env=ENV_AS_PROMOTER)
     assert again.returncode != 0 and "nothing to roll back to: v0.0.1" in again.stderr

@@ -177,7 +177,9 @@ def test_promote_gate_and_rollback(data, capsys):
 
     # Rollback: v0.0.1 again, by a new assignment; the trail keeps every move.
     assert main(["rollback"]) == 0
-    assert "production is now v0.0.1 (was v0.0.2)" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "production is now v0.0.1 (was v0.0.2)" in said
+    assert "A server started before this still serves v0.0.2" in said
     assert registry.production_path() == registry.REGISTRY_DIR / "v0.0.1"
     assert registry_tags() == {
         *("model@v0.0.1", "model#prod#1", "model@v0.0.2", "model#prod#2"),

@@ -119,6 +119,49 @@ def test_workers_share_the_log_without_losing_or_breaking_lines(log_file):
     assert all(path.stat().st_size <= 4000 for path in log_file.parent.glob("predictions*"))
 
 
+STDOUT_WRITER = """
+import json, sys
+from {{ cookiecutter.module_name }}.serving.prediction_log import PredictionLog
+log = PredictionLog("-")
+worker = int(sys.argv[1])
+for batch in range(40):
+    log.write([json.dumps({"worker": worker, "line": batch * 5 + n, "pad": "x" * 3000})
+               for n in range(5)])
+"""
+
+
+def test_the_log_can_go_to_stdout_with_whole_lines_from_every_worker():
+    """`-` (the Kubernetes setting): two processes share one stdout pipe, each writing
+    batches far above the 4 KiB a pipe keeps whole by itself; every line arrives whole."""
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    writers = [
+        subprocess.Popen([sys.executable, "-c", STDOUT_WRITER, str(n)], stdout=write_end)
+        for n in (1, 2)
+    ]
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        lines = pipe.read().splitlines()
+    assert [writer.wait(timeout=60) for writer in writers] == [0, 0]
+    events = [json.loads(line) for line in lines]
+    assert sorted((event["worker"], event["line"]) for event in events) == [
+        (worker, line) for worker in (1, 2) for line in range(200)
+    ]
+
+
+def test_the_api_writes_predictions_to_stdout_when_told(model_package, sample, spec, capfd):
+    with TestClient(create_app(model_package, prediction_log="-")) as client:
+        capfd.readouterr()
+        answer = client.post("/predict", json=records(sample, spec, 2)).json()
+    out = capfd.readouterr().out
+    events = [json.loads(line) for line in out.splitlines() if '"prediction"' in line]
+    assert [event["request_id"] for event in events] == [answer["request_id"]] * 2
+    assert all(event["event"] == "prediction" for event in events)
+
+
 def scrape(client) -> dict[tuple, float]:
     """GET /metrics, parsed by Prometheus' own text parser: {(sample, labels): value}."""
     from prometheus_client.parser import text_string_to_metric_families

@@ -90,6 +90,15 @@ def _share(push: bool) -> None:
     print(f"Once that is fixed, share it with `{share_hint}`", file=sys.stderr)
 
 
+def _restart_hint(served: str | None) -> None:
+    """A running server loaded its model at start: say what serves the new one."""
+    if served:
+        print(
+            f"A server started before this still serves {served}: stop `make serve` and run "
+            "it again. An image carries its model: `make image deploy` rolls out the new one."
+        )
+
+
 def _promote(args: argparse.Namespace) -> None:
     from .config import load_params
     from .release.registry import promote
@@ -101,6 +110,7 @@ def _promote(args: argparse.Namespace) -> None:
         for check in result.checks:
             print(f"  {check}")
         print(f"promoted {result.version} to production (previous: {result.previous or 'none'})")
+        _restart_hint(result.previous)
     _share(not args.no_push)
 
 
@@ -109,6 +119,7 @@ def _rollback(args: argparse.Namespace) -> None:
 
     previous, restored = rollback(args.to)
     print(f"production is now {restored} (was {previous})")
+    _restart_hint(previous)
     _share(not args.no_push)
 
 

@@ -1,15 +1,21 @@
-"""The prediction log: one JSON line per prediction, bounded by rotation, shared by workers."""
+"""The prediction log: one JSON line per prediction, bounded by rotation, shared by workers.
+
+`-` as the path sends the lines to standard output instead, for a cluster's log collector.
+"""
 
 from __future__ import annotations
 
 import fcntl
 import os
+import sys
+import tempfile
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 PREDICTION_LOG = Path("logs/predictions.jsonl")
 LOG_MAX_BYTES = 50 * 1024 * 1024
 LOG_BACKUPS = 10
+STDOUT = "-"
 
 
 class PredictionLog:
@@ -25,16 +31,28 @@ class PredictionLog:
     def __init__(
         self, path: Path | str, max_bytes: int = LOG_MAX_BYTES, backups: int = LOG_BACKUPS
     ):
+        self.max_bytes = max_bytes
+        if str(path) == STDOUT:
+            # The workers share the container's stdout: the lock keeps their lines whole
+            # (a pipe keeps only writes under 4 KiB whole by itself).
+            self.path, self.handler = None, None
+            self.lock = (Path(tempfile.gettempdir()) / ".prediction-log-stdout.lock").open("a")
+            return
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.handler = RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups)
-        self.max_bytes = max_bytes
         self.lock = self.path.with_name(f".{self.path.name}.lock").open("a")
 
     def write(self, lines: list[str]) -> None:
         text = "".join(line + "\n" for line in lines)
         fcntl.flock(self.lock, fcntl.LOCK_EX)
         try:
+            if self.handler is None:
+                sys.stdout.flush()  # whatever the process printed before comes first
+                data = text.encode()
+                while data:  # a pipe may take a long write in parts
+                    data = data[os.write(sys.stdout.fileno(), data) :]
+                return
             stream = self.handler.stream
             ours = os.fstat(stream.fileno())
             if not self._is_current(ours):  # another worker rotated the file: follow the name
@@ -56,5 +74,6 @@ class PredictionLog:
             return False
 
     def close(self) -> None:
-        self.handler.close()
+        if self.handler is not None:
+            self.handler.close()
         self.lock.close()
