@@ -33,7 +33,7 @@ PLOTS = {
 }
 MAKE_TARGETS = [
     "setup", "lint", "test", "data", "sample-data", "adopt-data", "pipeline", "notebooks",
-    "serve", "score", "promote", "rollback", "image", "deploy",
+    "serve", "score", "monitor", "promote", "rollback", "image", "deploy",
 ]  # fmt: skip
 UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|\{#")
 

@@ -155,6 +155,12 @@ def loaded(browser: Browser, session: str, url: str, timeout: float = 30) -> Non
 
 def open_offline(page: Path) -> dict:
     """Load `page` in Chromium with the network blocked; what it shows and what it fetched."""
+    return evaluate_offline(page, INSPECT)
+
+
+def evaluate_offline(page: Path, expression: str) -> dict:
+    """Load `page` with the network blocked, run `expression` (returning an object) in it,
+    and add `requests`: every URL the page asked for."""
     with tempfile.TemporaryDirectory() as profile, tempfile.TemporaryFile("w+") as log:
         browser = Browser(Path(profile), log)
         try:
@@ -165,7 +171,7 @@ def open_offline(page: Path) -> dict:
             browser.send("Page.enable", session=session)
             browser.send("Page.navigate", {"url": page.as_uri()}, session=session)
             loaded(browser, session, page.as_uri())
-            found = evaluate(browser, session, INSPECT)
+            found = evaluate(browser, session, expression)
         except FAILURES as error:
             log.seek(0)
             pytest.fail(f"chromium: {error}\n{log.read()[-4000:]}")

@@ -229,6 +229,31 @@ def _adopt_data(args: argparse.Namespace) -> None:
     )
 
 
+DRIFT_EXIT = 3  # `monitor --fail-on-drift` found drift: distinct from 1, a failed command
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    from .config import load_params
+    from .monitoring.monitor import monitor
+
+    summary = monitor(load_params(), args.log, args.reference, args.out, args.since, args.model)
+    out = args.out or load_params().monitoring.out
+    if summary["status"] == "too_few_rows":
+        print(f"{summary['message']} Wrote {out}/drift.json.")
+        return 0
+    drifted = [name for name, column in summary["columns"].items() if column["drifted"]]
+    skipped = f"; {summary['malformed_lines']} malformed log lines skipped"
+    print(
+        f"{summary['rows']} predictions compared with {summary['reference']['rows']} reference "
+        f"rows{skipped if summary['malformed_lines'] else ''}.\n"
+        f"data set drift: {'yes' if summary['dataset_drift'] else 'no'} "
+        f"(drifted: {', '.join(drifted) or 'none'}); prediction drift: "
+        f"{'yes' if summary['prediction']['drifted'] else 'no'}.\n"
+        f"Wrote {out}/drift.json and {out}/drift.html."
+    )
+    return DRIFT_EXIT if args.fail_on_drift and summary["dataset_drift"] else 0
+
+
 # Pipeline steps: command -> (module that runs it, help text).
 STEPS = {
     "validate": ("data.load", "validate the raw data against the rules in conf/data"),
@@ -265,6 +290,21 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--model", help=model_help)
     score.add_argument("--chunk-size", type=int, default=100_000, help="rows per chunk")
     score.set_defaults(handler=_score)
+
+    monitor = commands.add_parser(
+        "monitor", help="drift of the logged inputs and predictions from the train split"
+    )
+    monitor.add_argument("--since", help="a duration (7d, 12h, 30m, 2w) or an ISO timestamp")
+    monitor.add_argument("--log", help="the prediction log (default: monitoring.log)")
+    monitor.add_argument("--reference", help="reference CSV/Parquet (default: the train split)")
+    monitor.add_argument("--out", help="report folder (default: monitoring.out)")
+    monitor.add_argument("--model", help=model_help)
+    monitor.add_argument(
+        "--fail-on-drift",
+        action="store_true",
+        help=f"exit {DRIFT_EXIT} when the data set drifted",
+    )
+    monitor.set_defaults(handler=_monitor)
 
     promote = commands.add_parser(
         "promote", help="gate the candidate against production; register and promote it"
@@ -325,14 +365,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure_logging(args.log_level)
     try:
-        args.handler(args)
+        code = args.handler(args)
     except UserFacingError as exc:
         import structlog
 
         structlog.get_logger(__name__).error("command failed", command=args.command)
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,103 @@
+"""The prediction log as a table: every rotated file, oldest first; bad lines counted.
+
+A line that is not a whole prediction event (cut off by a crash, hand-edited, another
+program's output on a shared stdout) is skipped and counted, never fatal: one bad line
+must not hide a week of predictions.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import UserFacingError
+
+DURATION = re.compile(r"^(\d+)([mhdw])$")
+UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+@dataclass(frozen=True)
+class LoggedPredictions:
+    rows: pd.DataFrame  # one row per prediction: the inputs, `prediction`, and the event's fields
+    files: list[Path]
+    malformed: int
+
+
+def parse_since(since: str | None, now: datetime.datetime) -> datetime.datetime | None:
+    """`7d`, `12h`, `30m`, `2w` before `now`, or an ISO 8601 timestamp (UTC if no zone)."""
+    if not since:
+        return None
+    if found := DURATION.match(since.strip()):
+        return now - datetime.timedelta(**{UNITS[found.group(2)]: int(found.group(1))})
+    try:
+        moment = datetime.datetime.fromisoformat(since.strip())
+    except ValueError:
+        raise UserFacingError(
+            f"--since {since!r} is neither a duration nor a timestamp: give one like 7d, 12h, "
+            "30m, 2w, or 2026-01-31T00:00:00+00:00."
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+def log_files(path: Path) -> list[Path]:
+    """`path` and its rotated files (path.1 is newer than path.2), oldest first."""
+    rotated = sorted(
+        (p for p in path.parent.glob(f"{path.name}.*") if p.suffix[1:].isdigit()),
+        key=lambda p: int(p.suffix[1:]),
+        reverse=True,
+    )
+    return [*rotated, *([path] if path.exists() else [])]
+
+
+def event_row(line: str) -> dict | None:
+    """The row of one log line, or None when it is not a whole prediction event."""
+    try:
+        event = json.loads(line)
+        inputs, outputs = event["inputs"], event["outputs"]
+        if event.get("event") != "prediction" or not isinstance(inputs, dict):
+            return None
+        return {
+            **inputs,
+            "prediction": outputs["prediction"],
+            "timestamp": event["timestamp"],
+            "request_id": event["request_id"],
+            "model_version": event["model_version"],
+            "latency_ms": event.get("latency_ms"),
+        }
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def read_prediction_log(
+    path: Path | str, since: datetime.datetime | None = None
+) -> LoggedPredictions:
+    """Every prediction in the log at `path` (and its rotated files), from `since` on."""
+    path = Path(path)
+    files = log_files(path)
+    if not files:
+        raise UserFacingError(
+            f"no prediction log at {path}: serve the model (`make serve`) and send requests, "
+            "or pass the log's path with --log PATH."
+        )
+    rows, malformed = [], 0
+    for file in files:
+        with file.open(encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                if not line.strip():
+                    continue
+                row = event_row(line)
+                if row is None:
+                    malformed += 1
+                else:
+                    rows.append(row)
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
+        if since is not None:
+            frame = frame[frame["timestamp"] >= since].reset_index(drop=True)
+    return LoggedPredictions(rows=frame, files=files, malformed=malformed)

@@ -1,0 +1,92 @@
+"""`monitor`: read the prediction log, compare it with the reference, write the reports.
+
+The I/O edge of monitoring: the pure parts are `log_reader.event_row` and `drift.summarise`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import structlog
+from omegaconf import DictConfig, OmegaConf
+
+from ..data.load import read_table
+from ..release.package import load_package
+from ..release.predictor import Predictor
+from ..release.registry import resolve_package_path
+from .drift import PREDICTION, drift_frames, measure_drift
+from .log_reader import parse_since, read_prediction_log
+
+log = structlog.get_logger(__name__)
+SUMMARY_FILE = "drift.json"
+REPORT_FILE = "drift.html"
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace `path` only once the new text is whole: a failed run keeps the last report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
+        tmp.write(text)
+    os.chmod(tmp.name, 0o644)  # a report, readable as any other file the project writes
+    os.replace(tmp.name, path)
+
+
+def monitor(
+    cfg: DictConfig,
+    log_path: Path | str | None = None,
+    reference_path: Path | str | None = None,
+    out_dir: Path | str | None = None,
+    since: str | None = None,
+    model: Path | str | None = None,
+) -> dict:
+    """Judge drift over the logged predictions since `since`; write and return the summary."""
+    settings = OmegaConf.to_container(cfg.monitoring, resolve=True)
+    out = Path(out_dir or settings["out"])
+    now = datetime.datetime.now(datetime.UTC)
+    package = load_package(resolve_package_path(model))
+    spec = package.spec
+    logged = read_prediction_log(log_path or settings["log"], parse_since(since, now))
+    rows = logged.rows
+    reference_file = Path(reference_path or cfg.data.train_path)
+    summary: dict = {
+        "created_at": now.isoformat(),
+        "window": {
+            "since": parse_since(since, now).isoformat() if since else None,
+            "first": rows["timestamp"].min().isoformat() if len(rows) else None,
+            "last": rows["timestamp"].max().isoformat() if len(rows) else None,
+        },
+        "rows": len(rows),
+        "malformed_lines": logged.malformed,
+        "log_files": [str(path) for path in logged.files],
+        "model_versions": sorted(rows["model_version"].unique().tolist()) if len(rows) else [],
+        "reference": {"path": str(reference_file), "model_version": package.version},
+        "min_rows": settings["min_rows"],
+    }
+    if len(rows) < settings["min_rows"]:
+        summary |= {
+            "status": "too_few_rows",
+            "dataset_drift": False,
+            "message": (
+                f"{len(rows)} predictions in the window, fewer than monitoring.min_rows "
+                f"({settings['min_rows']}): too few to judge drift, which is not drift."
+            ),
+        }
+        write_atomically(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+        return summary
+    reference = read_table(reference_file)
+    # The reference's predictions come from the same model, so that the distribution of
+    # predicted labels or values is compared like with like.
+    reference[PREDICTION] = Predictor(package).predict_frame(reference)[PREDICTION].to_numpy()
+    found, snapshot = measure_drift(
+        drift_frames(reference, spec), drift_frames(rows, spec), spec, settings
+    )
+    summary["reference"]["rows"] = len(reference)
+    summary |= {"status": "drift" if found["dataset_drift"] else "no_drift", **found}
+    write_atomically(out / REPORT_FILE, snapshot.get_html_str(as_iframe=False))
+    write_atomically(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+    log.info("monitored", rows=len(rows), dataset_drift=found["dataset_drift"], out=str(out))
+    return summary
