@@ -202,6 +202,30 @@ def rss_mib(pid: int) -> float:
     return total_kib / 1024
 
 
+# Runs a command and prints its wall time and the peak resident memory (KiB) of the
+# largest process in its tree (`uv run` waits for the Python it starts).
+MEASURE = """
+import resource, subprocess, sys, time
+start = time.perf_counter()
+done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(f"{done.returncode} {seconds} {peak}")
+sys.stderr.write(done.stderr[-4000:])
+"""
+
+
+def measure(cmd: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of `cmd`, in a fresh process of its own."""
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, *cmd], cwd=cwd, env=ENV, capture_output=True, text=True
+    )
+    code, seconds, peak_kib = done.stdout.split()
+    if code != "0":
+        sys.exit(f"{' '.join(cmd)} failed:\n{done.stderr}")
+    return float(seconds), int(peak_kib) / 1024
+
+
 def verdict(met: bool) -> str:
     return "ok" if met else "MISSED"
 

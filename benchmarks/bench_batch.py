@@ -19,12 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from _baked import ENV, module, project, run, slug, verdict, write_penguins
+from _baked import measure, module, project, run, slug, verdict, write_penguins
 
 # The bare script: the output has the same columns as `score`'s (every input column, then
 # `prediction` and `probability_<class>` per class).
@@ -47,18 +46,6 @@ else:
 
 IMPORTS_ONLY = "import {module}.serving.batch, {module}.cli"
 
-# Runs a command and prints its wall time and the peak resident memory (KiB) of the
-# largest process in its tree (`uv run` waits for the Python it starts).
-MEASURE = """
-import resource, subprocess, sys, time
-start = time.perf_counter()
-done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(f"{done.returncode} {seconds} {peak}")
-sys.stderr.write(done.stderr[-4000:])
-"""
-
 # ONNX Runtime (float32 input) against scikit-learn: trees may differ on a row whose
 # value sits on a split, so agreement is reported, not asserted.
 AGREEMENT = """
@@ -72,17 +59,6 @@ d = (a[columns] - b[columns]).abs().max(axis=1)
 labels = int((a["prediction"].astype(str) != b["prediction"].astype(str)).sum())
 print(json.dumps({"max": float(d.max()), "share": float((d > 1e-6).mean()), "labels": labels}))
 """
-
-
-def measure(cmd: list[str], cwd: Path) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of `cmd`, in a fresh process of its own."""
-    done = subprocess.run(
-        [sys.executable, "-c", MEASURE, *cmd], cwd=cwd, env=ENV, capture_output=True, text=True
-    )
-    code, seconds, peak_kib = done.stdout.split()
-    if code != "0":
-        sys.exit(f"{' '.join(cmd)} failed:\n{done.stderr}")
-    return float(seconds), int(peak_kib) / 1024
 
 
 def main() -> int:

@@ -19,6 +19,7 @@ from ..errors import UserFacingError
 
 DURATION = re.compile(r"^(\d+)([mhdw])$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+CHUNK_ROWS = 50_000
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def read_prediction_log(
             f"no prediction log at {path}: serve the model (`make serve`) and send requests, "
             "or pass the log's path with --log PATH."
         )
-    rows, malformed = [], 0
+    chunks, rows, malformed = [], [], 0
     for file in files:
         with file.open(encoding="utf-8", errors="replace") as lines:
             for line in lines:
@@ -93,9 +94,13 @@ def read_prediction_log(
                 row = event_row(line)
                 if row is None:
                     malformed += 1
-                else:
-                    rows.append(row)
-    frame = pd.DataFrame(rows)
+                    continue
+                rows.append(row)
+                if len(rows) == CHUNK_ROWS:  # a frame holds them in a fraction of the memory
+                    chunks.append(pd.DataFrame(rows))
+                    rows = []
+    chunks.append(pd.DataFrame(rows))
+    frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
     if not frame.empty:
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
         if since is not None:
