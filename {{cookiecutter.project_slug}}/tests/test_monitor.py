@@ -3,6 +3,7 @@
 import datetime
 import json
 
+import pandas as pd
 import pytest
 from conftest import checked_feature
 
@@ -13,6 +14,9 @@ from {{ cookiecutter.module_name }}.cli import (
 from {{ cookiecutter.module_name }}.config import (
     compose_config,
     write_params,
+)
+from {{ cookiecutter.module_name }}.data.load import (
+    read_table,
 )
 from {{ cookiecutter.module_name }}.errors import (
     UserFacingError,
@@ -25,6 +29,10 @@ from {{ cookiecutter.module_name }}.monitoring.log_reader import (
     log_files,
     parse_since,
     read_prediction_log,
+)
+from {{ cookiecutter.module_name }}.monitoring.performance import (
+    join_labels,
+    performance,
 )
 from {{ cookiecutter.module_name }}.release.package import (
     load_package,
@@ -152,3 +160,74 @@ def test_monitor_command_writes_the_reports_and_exits_as_told(
     assert "too few to judge drift" in capsys.readouterr().out
     assert json.loads((workdir / "out/drift.json").read_text())["status"] == "too_few_rows"
     assert (workdir / "out/drift.html").read_bytes() == before  # the last report stays
+
+
+def hand_made_log(path, spec, package, predictions) -> None:
+    """A log of requests r0, r1, ... of one record each, with the given predictions (for
+    classification, the class at probability 0.9)."""
+    classes = package.classes
+    lines = []
+    for n, prediction in enumerate(predictions):
+        output = {"prediction": prediction}
+        if spec.is_classification:
+            rest = 0.1 / (len(classes) - 1)
+            output["probabilities"] = {
+                str(label): 0.9 if label == prediction else rest for label in classes
+            }
+        event = {"event": "prediction", "timestamp": NOW.isoformat(), "request_id": f"r{n}",
+                 "model_version": package.version, "record": 0, "inputs": {},
+                 "outputs": output}  # fmt: skip
+        lines.append(json.dumps(event))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_labels_joined_by_request_give_the_hand_checked_metrics(
+    workdir, spec, fitted, model_package, capsys
+):
+    package = load_package(model_package)
+    log, labels = workdir / "predictions.jsonl", workdir / "labels.csv"
+    target = spec.target.name
+    if spec.is_classification:
+        first, second = package.classes[:2]
+        hand_made_log(log, spec, package, [first, second, first, second])
+        # Three of four right: accuracy 0.75 (the third was `second`).
+        truth, expected = [first, second, second, second], {"accuracy": 0.75}
+    else:
+        hand_made_log(log, spec, package, [1.0, 2.0, 3.0, 4.0])
+        # Errors 0, 0, 0, 2: mae 0.5, rmse sqrt(4 / 4) = 1.
+        truth, expected = [1.0, 2.0, 3.0, 6.0], {"mae": 0.5, "rmse": 1.0}
+    rows = [{"request_id": f"r{n}", target: value} for n, value in enumerate(truth)]
+    rows.append({"request_id": "never-logged", target: truth[0]})
+    pd.DataFrame(rows).to_csv(labels, index=False)
+    logged = read_prediction_log(log).rows
+    packaged = package.lineage["metrics"]
+    allowances = compose_config().promotion.allowance[spec.task]
+    found = performance(
+        logged, read_table(labels), spec, package.classes, package.threshold, packaged,
+        dict(allowances),
+    )  # fmt: skip
+    assert found["labelled"] == 4 and found["unmatched_labels"] == 1
+    for name, value in expected.items():
+        assert found["metrics"][name] == pytest.approx(value)
+    for check in found["checks"]:
+        assert check["dropped"] is (check["worse_by"] > check["allowance"] + 1e-12)
+    assert found["performance_drop"] is any(check["dropped"] for check in found["checks"])
+
+    # Through the command: the summary carries it, and a drop fails a --fail-on-drift run.
+    write_params(compose_config(), workdir / "params.yaml")
+    args = ["monitor", "--log", str(log), "--labels", str(labels), "--out", "out",
+            "--model", str(model_package), "--fail-on-drift"]  # fmt: skip
+    code = main(args)
+    summary = json.loads((workdir / "out/drift.json").read_text())
+    assert summary["status"] == "too_few_rows"
+    assert summary["performance"]["labelled"] == 4
+    assert code == (DRIFT_EXIT if summary["performance"]["performance_drop"] else 0)
+    assert "4 predictions labelled (1 labels matched no logged prediction)" in (
+        capsys.readouterr().out
+    )
+
+
+def test_labels_without_the_target_column_are_a_clear_error(spec):
+    with pytest.raises(UserFacingError, match=spec.target.name):
+        join_labels(pd.DataFrame({"request_id": ["r0"], "record": [0]}),
+                    pd.DataFrame({"request_id": ["r0"]}), spec)  # fmt: skip

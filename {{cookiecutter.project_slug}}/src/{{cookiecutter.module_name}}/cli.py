@@ -236,11 +236,25 @@ def _monitor(args: argparse.Namespace) -> int:
     from .config import load_params
     from .monitoring.monitor import monitor
 
-    summary = monitor(load_params(), args.log, args.reference, args.out, args.since, args.model)
-    out = args.out or load_params().monitoring.out
+    cfg = load_params()
+    summary = monitor(cfg, args.log, args.reference, args.out, args.since, args.model, args.labels)
+    out = args.out or cfg.monitoring.out
+    dropped = False
+    if "performance" in summary:
+        found = summary["performance"]
+        dropped = found["performance_drop"]
+        checks = "; ".join(
+            f"{c['metric']} {c['window']:.4f} (packaged {c['packaged']:.4f}"
+            f"{', DROPPED beyond the allowance' if c['dropped'] else ''})"
+            for c in found["checks"]
+        )
+        print(
+            f"{found['labelled']} predictions labelled ({found['unmatched_labels']} labels "
+            f"matched no logged prediction): {checks or 'nothing to compare'}."
+        )
     if summary["status"] == "too_few_rows":
         print(f"{summary['message']} Wrote {out}/drift.json.")
-        return 0
+        return DRIFT_EXIT if args.fail_on_drift and dropped else 0
     drifted = [name for name, column in summary["columns"].items() if column["drifted"]]
     skipped = f"; {summary['malformed_lines']} malformed log lines skipped"
     print(
@@ -251,7 +265,7 @@ def _monitor(args: argparse.Namespace) -> int:
         f"{'yes' if summary['prediction']['drifted'] else 'no'}.\n"
         f"Wrote {out}/drift.json and {out}/drift.html."
     )
-    return DRIFT_EXIT if args.fail_on_drift and summary["dataset_drift"] else 0
+    return DRIFT_EXIT if args.fail_on_drift and (summary["dataset_drift"] or dropped) else 0
 
 
 # Pipeline steps: command -> (module that runs it, help text).
@@ -300,9 +314,12 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument("--out", help="report folder (default: monitoring.out)")
     monitor.add_argument("--model", help=model_help)
     monitor.add_argument(
+        "--labels", help="CSV/Parquet of request_id, record and the target: the window's metrics"
+    )
+    monitor.add_argument(
         "--fail-on-drift",
         action="store_true",
-        help=f"exit {DRIFT_EXIT} when the data set drifted",
+        help=f"exit {DRIFT_EXIT} when the data set drifted or the metrics dropped",
     )
     monitor.set_defaults(handler=_monitor)
 

@@ -20,6 +20,7 @@ from ..errors import UserFacingError
 DURATION = re.compile(r"^(\d+)([mhdw])$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 CHUNK_ROWS = 50_000
+PROBABILITY = "probability_"  # the column prefix of each class's logged probability
 
 
 @dataclass(frozen=True)
@@ -62,14 +63,19 @@ def event_row(line: str) -> dict | None:
         inputs, outputs = event["inputs"], event["outputs"]
         if event.get("event") != "prediction" or not isinstance(inputs, dict):
             return None
-        return {
+        row = {
             **inputs,
             "prediction": outputs["prediction"],
             "timestamp": event["timestamp"],
             "request_id": event["request_id"],
+            "record": event.get("record", 0),
             "model_version": event["model_version"],
             "latency_ms": event.get("latency_ms"),
         }
+        # Flat columns, not a dict per row: a frame keeps floats in a fraction of the memory.
+        for label, probability in (outputs.get("probabilities") or {}).items():
+            row[f"{PROBABILITY}{label}"] = probability
+        return row
     except (ValueError, KeyError, TypeError):
         return None
 

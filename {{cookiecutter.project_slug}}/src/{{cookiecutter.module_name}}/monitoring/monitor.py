@@ -20,6 +20,7 @@ from ..release.predictor import Predictor
 from ..release.registry import resolve_package_path
 from .drift import PREDICTION, drift_frames, measure_drift
 from .log_reader import parse_since, read_prediction_log
+from .performance import performance
 
 log = structlog.get_logger(__name__)
 SUMMARY_FILE = "drift.json"
@@ -42,8 +43,10 @@ def monitor(
     out_dir: Path | str | None = None,
     since: str | None = None,
     model: Path | str | None = None,
+    labels_path: Path | str | None = None,
 ) -> dict:
-    """Judge drift over the logged predictions since `since`; write and return the summary."""
+    """Judge drift over the logged predictions since `since`, and with `labels_path` the
+    model's metrics over them; write and return the summary."""
     settings = OmegaConf.to_container(cfg.monitoring, resolve=True)
     out = Path(out_dir or settings["out"])
     now = datetime.datetime.now(datetime.UTC)
@@ -66,6 +69,17 @@ def monitor(
         "reference": {"path": str(reference_file), "model_version": package.version},
         "min_rows": settings["min_rows"],
     }
+    if labels_path:
+        allowances = OmegaConf.to_container(cfg.promotion.allowance, resolve=True)[spec.task]
+        summary["performance"] = performance(
+            rows,
+            read_table(labels_path),
+            spec,
+            package.classes,
+            package.threshold,
+            package.lineage["metrics"],
+            allowances,
+        ) | {"labels": str(labels_path)}
     if len(rows) < settings["min_rows"]:
         summary |= {
             "status": "too_few_rows",

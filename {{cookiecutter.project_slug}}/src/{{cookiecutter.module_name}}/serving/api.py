@@ -241,8 +241,9 @@ def create_app(
         }
         state["log"].write(
             [
-                json.dumps(event | {"inputs": record, "outputs": output})
-                for record, output in zip(records, outputs, strict=True)
+                # `record`: the position in the request, so labels can be joined to each.
+                json.dumps(event | {"record": n, "inputs": record, "outputs": output})
+                for n, (record, output) in enumerate(zip(records, outputs, strict=True))
             ]
         )
         body = {
