@@ -183,6 +183,8 @@ def dvc_config(answers: dict) -> str:
 
 
 def md5_of(path: Path) -> str:
+    # The project's own copy (data/adopt.py) is not importable here: the hook runs in
+    # cookiecutter's environment, before the project has one.
     digest = hashlib.md5(usedforsecurity=False)
     with path.open("rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):

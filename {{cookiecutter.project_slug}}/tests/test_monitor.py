@@ -44,23 +44,24 @@ from {{ cookiecutter.module_name }}.release.predictor import (
 NOW = datetime.datetime(2026, 6, 1, 12, 0, tzinfo=datetime.UTC)
 
 
-def log_lines(frame, spec, package, start=NOW, version=None) -> list[str]:
-    """The lines the service writes for `frame`'s rows, one minute apart."""
+def event_line(n: int, version: str, inputs: dict, output: dict, start=NOW) -> str:
+    """One prediction as the service logs it: request r<n>, one minute after the last."""
+    moment = (start + datetime.timedelta(minutes=n)).isoformat()
+    return json.dumps({"event": "prediction", "timestamp": moment, "request_id": f"r{n}",
+                       "model_version": version, "latency_ms": 1.0, "record": 0,
+                       "inputs": inputs, "outputs": output})  # fmt: skip
+
+
+def log_lines(frame, spec, package) -> list[str]:
+    """The lines the service writes for `frame`'s rows, a request each."""
     predictor = Predictor(load_package(package))
     records = frame[spec.feature_names].astype(object).where(frame.notna(), None)
-    outputs = predictor.records(records.to_dict("records"))
+    rows = records.to_dict("records")
+    outputs = predictor.records(rows)
     return [
-        json.dumps({
-            "event": "prediction",
-            "timestamp": (start + datetime.timedelta(minutes=n)).isoformat(),
-            "request_id": f"r{n}",
-            "model_version": version or predictor.version,
-            "latency_ms": 1.0,
-            "inputs": record,
-            "outputs": output,
-        })
-        for n, (record, output) in enumerate(zip(records.to_dict("records"), outputs, strict=True))
-    ]  # fmt: skip
+        event_line(n, predictor.version, record, output)
+        for n, (record, output) in enumerate(zip(rows, outputs, strict=True))
+    ]
 
 
 def shifted(frame, spec):
@@ -165,19 +166,15 @@ def test_monitor_command_writes_the_reports_and_exits_as_told(
 def hand_made_log(path, spec, package, predictions) -> None:
     """A log of requests r0, r1, ... of one record each, with the given predictions (for
     classification, the class at probability 0.9)."""
-    classes = package.classes
-    lines = []
-    for n, prediction in enumerate(predictions):
-        output = {"prediction": prediction}
-        if spec.is_classification:
-            rest = 0.1 / (len(classes) - 1)
+    outputs = [{"prediction": prediction} for prediction in predictions]
+    if spec.is_classification:
+        rest = 0.1 / (len(package.classes) - 1)
+        for output in outputs:
             output["probabilities"] = {
-                str(label): 0.9 if label == prediction else rest for label in classes
+                str(label): 0.9 if label == output["prediction"] else rest
+                for label in package.classes
             }
-        event = {"event": "prediction", "timestamp": NOW.isoformat(), "request_id": f"r{n}",
-                 "model_version": package.version, "record": 0, "inputs": {},
-                 "outputs": output}  # fmt: skip
-        lines.append(json.dumps(event))
+    lines = [event_line(n, package.version, {}, output) for n, output in enumerate(outputs)]
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import structlog
 from omegaconf import DictConfig, OmegaConf
 
+from ..artifacts import atomic_path
 from ..data.load import read_table
 from ..release.package import load_package
 from ..release.predictor import Predictor
@@ -27,13 +26,10 @@ SUMMARY_FILE = "drift.json"
 REPORT_FILE = "drift.html"
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_report(path: Path, text: str) -> None:
     """Replace `path` only once the new text is whole: a failed run keeps the last report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
-        tmp.write(text)
-    os.chmod(tmp.name, 0o644)  # a report, readable as any other file the project writes
-    os.replace(tmp.name, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 def monitor(
@@ -52,13 +48,14 @@ def monitor(
     now = datetime.datetime.now(datetime.UTC)
     package = load_package(resolve_package_path(model))
     spec = package.spec
-    logged = read_prediction_log(log_path or settings["log"], parse_since(since, now))
+    start = parse_since(since, now)
+    logged = read_prediction_log(log_path or settings["log"], start)
     rows = logged.rows
     reference_file = Path(reference_path or cfg.data.train_path)
     summary: dict = {
         "created_at": now.isoformat(),
         "window": {
-            "since": parse_since(since, now).isoformat() if since else None,
+            "since": start.isoformat() if start else None,
             "first": rows["timestamp"].min().isoformat() if len(rows) else None,
             "last": rows["timestamp"].max().isoformat() if len(rows) else None,
         },
@@ -89,7 +86,7 @@ def monitor(
                 f"({settings['min_rows']}): too few to judge drift, which is not drift."
             ),
         }
-        write_atomically(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+        write_report(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
         return summary
     reference = read_table(reference_file)
     # The reference's predictions come from the same model, so that the distribution of
@@ -100,7 +97,7 @@ def monitor(
     )
     summary["reference"]["rows"] = len(reference)
     summary |= {"status": "drift" if found["dataset_drift"] else "no_drift", **found}
-    write_atomically(out / REPORT_FILE, snapshot.get_html_str(as_iframe=False))
-    write_atomically(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+    write_report(out / REPORT_FILE, snapshot.get_html_str(as_iframe=False))
+    write_report(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
     log.info("monitored", rows=len(rows), dataset_drift=found["dataset_drift"], out=str(out))
     return summary
