@@ -4,12 +4,16 @@ the API serving whichever version is in production, and a colleague's clone serv
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import urllib.request
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from conftest import ENV, bake, run, running_api
+from test_monitoring import send
+from test_offline_pages import CHROMIUM, evaluate_offline
 
 PROMOTER = {
     "GIT_AUTHOR_NAME": "Rita Reviewer",
@@ -18,6 +22,21 @@ PROMOTER = {
     "GIT_COMMITTER_EMAIL": "rita@example.com",
 }
 ENV_AS_PROMOTER = {**ENV, **PROMOTER}
+
+
+# What the business report shows, once its images are decoded, and what it would load.
+REPORT_INSPECT = """(async () => {
+  const images = [...document.images];
+  await Promise.all(images.map((image) => image.decode().catch(() => null)));
+  const loads = [...document.querySelectorAll("script[src], link[href], img[src], iframe[src]")]
+    .map((element) => element.getAttribute("src") || element.getAttribute("href"));
+  return {
+    headings: [...document.querySelectorAll("h1, h2")].map((h) => h.textContent),
+    drawn: images.filter((image) => image.naturalWidth > 0).map((image) => image.alt),
+    remote: loads.filter((url) => /^(https?:)?\\/\\//i.test(url)),
+    text: document.body.innerText,
+  };
+})()"""
 
 
 def served_version(project: Path) -> str:
@@ -147,3 +166,39 @@ def test_promote_gate_rollback_and_serving(cookies):
     assert "model#prod#4|Rita Reviewer|Restore v0.0.1 to production (was v0.0.2)" in tags
     log = run(["git", "log", "--format=%an|%s", "--grep=^Register"], project).stdout.splitlines()
     assert log == ["Rita Reviewer|Register model v0.0.2", "Rita Reviewer|Register model v0.0.1"]
+
+    # Production traffic, the drift verdict on it, and the business report over both: one
+    # page that opens offline and tells a reader what serves, who put it there, how it
+    # compares with the version before, how much it served and how fast, and whether
+    # production data still looks like the training data.
+    test = pd.read_parquet(project / "data/processed/test.parquet")
+    with running_api(project) as url:
+        fields = json.load(urllib.request.urlopen(f"{url}/openapi.json", timeout=10))
+        send(url, test[list(fields["components"]["schemas"]["Record"]["properties"])]
+             .to_dict("records"))  # fmt: skip
+    run(["make", "monitor"], project)
+    said = run(["make", "report"], project).stdout
+    page = project / "reports/business/index.html"
+    assert "wrote reports/business/index.html" in said
+    if CHROMIUM is None:
+        message = "chromium is not installed (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}: .ci/run installs it", pytrace=False)
+        pytest.skip(message)
+    shown = evaluate_offline(page, REPORT_INSPECT)
+    assert shown["remote"] == [], shown["remote"]
+    assert all(url.startswith(("file:", "data:")) for url in shown["requests"]), shown
+    assert shown["headings"][1:] == [
+        "Production model",
+        "Metrics by version",
+        "Predictions and latency",
+        "Drift",
+    ]
+    assert shown["drawn"] == ["metrics by version", "predictions and latency over time"]
+    text = shown["text"]
+    assert "Version v0.0.1 serves predictions." in text
+    assert "by Rita Reviewer <rita@example.com>: Restore v0.0.1 to production" in text
+    assert "earlier production model" in text  # v0.0.2, with its metrics beside v0.0.1's
+    assert f"{len(test)} predictions in {-(-len(test) // 10)} requests" in text
+    assert "served by v0.0.1" in text
+    assert "No drift: production data looks like the training data." in text

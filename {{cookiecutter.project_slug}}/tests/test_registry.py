@@ -168,9 +168,15 @@ def test_promote_gate_and_rollback(data, capsys):
     assert "promotion refused" in err and "production v0.0.1" in err
     assert f"{metric}: candidate " in err and "-> FAILED" in err
     assert registry_tags() == {"model@v0.0.1", "model#prod#1"}
+    # `gate` alone judges the same way, and needs no committed run.
+    assert main(["gate"]) == 1
+    assert "promotion refused" in capsys.readouterr().err
 
     # Within the allowance, another model passes and becomes production.
     build_candidate("experiment=baseline", *gate({metric: 1}))
+    assert main(["gate"]) == 0
+    assert "the candidate passes the gate (production v0.0.1)" in capsys.readouterr().out
+    assert registry_tags() == {"model@v0.0.1", "model#prod#1"}  # the gate registers nothing
     assert main(["promote"]) == 0
     assert f"{metric}: candidate" in capsys.readouterr().out
     assert registry.production_version() == "v0.0.2"
@@ -199,6 +205,17 @@ def test_promote_gate_and_rollback(data, capsys):
     assert registry.production_path() == registry.REGISTRY_DIR / "v0.0.2"
     assert main(["rollback", "--to", "v9.9.9"]) == 1
     assert "v9.9.9 is not a registered version" in capsys.readouterr().err
+
+    # The business report tells the same story from the registry: who put which version in
+    # production and when, and each version's packaged metrics; no log and no drift yet.
+    assert main(["report", "--log", "no-such.jsonl"]) == 0
+    text = (repo / "reports/business/index.html").read_text()
+    assert "Version v0.0.2 serves predictions." in text
+    assert "by Grace Hopper &lt;grace@example.com&gt;: Restore v0.0.2 to production" in text
+    assert "<td>v0.0.1</td>" in text and "earlier production model" in text
+    assert f"<th>{metric}</th>" in text  # the headline metrics are the gate's, set above
+    assert "No traffic to show: no prediction log at no-such.jsonl" in text
+    assert "No drift report yet" in text
 
 
 def test_a_run_git_does_not_hold_is_refused_unless_allowed_and_then_recorded(data, capsys):

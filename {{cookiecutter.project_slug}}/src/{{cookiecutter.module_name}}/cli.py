@@ -114,6 +114,21 @@ def _promote(args: argparse.Namespace) -> None:
     _share(not args.no_push)
 
 
+def _gate(_args: argparse.Namespace) -> None:
+    from .config import load_params
+    from .release.registry import gate
+
+    result = gate(load_params())
+    scores = ", ".join(f"{name} {value:.4f}" for name, value in result.candidate_scores.items())
+    if result.version is not None:
+        print(f"the candidate is already in production as {result.version}: {scores}")
+        return
+    for check in result.checks:
+        print(f"  {check}")
+    against = f"production {result.previous}" if result.previous else "no production model yet"
+    print(f"the candidate passes the gate ({against}): {scores}. Promote it: make promote")
+
+
 def _rollback(args: argparse.Namespace) -> None:
     from .release.registry import rollback
 
@@ -268,6 +283,13 @@ def _monitor(args: argparse.Namespace) -> int:
     return DRIFT_EXIT if args.fail_on_drift and (summary["dataset_drift"] or dropped) else 0
 
 
+def _report(args: argparse.Namespace) -> None:
+    from .config import load_params
+    from .monitoring.report import business_report
+
+    print(f"wrote {business_report(load_params(), args.log, args.out, args.since)}")
+
+
 # Pipeline steps: command -> (module that runs it, help text).
 STEPS = {
     "validate": ("data.load", "validate the raw data against the rules in conf/data"),
@@ -323,9 +345,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     monitor.set_defaults(handler=_monitor)
 
+    report = commands.add_parser(
+        "report", help="the business report: production model, versions, traffic, drift"
+    )
+    report.add_argument("--since", help="traffic from: a duration (30d) or an ISO timestamp")
+    report.add_argument("--log", help="the prediction log (default: monitoring.log)")
+    report.add_argument("--out", help="report folder (default: monitoring.business)")
+    report.set_defaults(handler=_report)
+
     promote = commands.add_parser(
         "promote", help="gate the candidate against production; register and promote it"
     )
+    gate_help = "score the candidate against production under the gate; register nothing"
+    commands.add_parser("gate", help=gate_help).set_defaults(handler=_gate)
     rollback = commands.add_parser("rollback", help="put the previous production model back")
     rollback.add_argument("--to", metavar="VERSION", help="restore this version (e.g. v0.0.1)")
     promote.add_argument(

@@ -121,14 +121,19 @@ def _log_plot_data(live: Live, spec: DataSpec, y_true, outputs, classes, thresho
     live.log_plot("residuals", points, x="predicted", y="residual", template="scatter")
 
 
-def _figure(title: str, xlabel: str, ylabel: str, size=(6.0, 4.5)):
-    # Imported here: only the evaluate step draws (matplotlib is in the `pipeline` group).
-    # A bare Figure on the Agg canvas: no pyplot, so no display and no GUI backend.
+def canvas_figure(size=(6.0, 4.5)) -> Figure:
+    """A bare Figure on the Agg canvas: no pyplot, so no display and no GUI backend."""
+    # Imported here: only the reports draw (matplotlib is in the `pipeline` group).
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=size, layout="constrained")
     FigureCanvasAgg(figure)
+    return figure
+
+
+def _figure(title: str, xlabel: str, ylabel: str, size=(6.0, 4.5)):
+    figure = canvas_figure(size)
     axes = figure.add_subplot()
     axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return figure, axes

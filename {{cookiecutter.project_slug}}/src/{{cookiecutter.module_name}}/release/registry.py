@@ -55,9 +55,10 @@ class PromotionRefused(UserFacingError):
 
 @dataclass(frozen=True)
 class Promotion:
-    version: str
+    version: str | None
     previous: str | None
     checks: list[MetricCheck]
+    candidate_scores: dict[str, float]
 
 
 def score(package: ModelPackage, test: pd.DataFrame) -> dict[str, float]:
@@ -112,7 +113,7 @@ def _registry_call(function, *args, **kwargs):
         raise UserFacingError(f"model registry (GTO): {exc}") from exc
 
 
-def _semver(version: str):
+def semver(version: str):
     from gto.versions import SemVer
 
     return SemVer(version)
@@ -122,13 +123,13 @@ def active_versions() -> list[str]:
     """Versions whose latest `prod` event is an assignment, highest first."""
     vstages = _registry_call(_gto().find_versions_in_stage, ARTIFACT, STAGE, versions_per_stage=-1)
     versions = {vstage.version for vstage in vstages or []}
-    return sorted(versions, key=_semver, reverse=True)
+    return sorted(versions, key=semver, reverse=True)
 
 
 def registered_versions() -> list[str]:
     """Every registered version of the model, highest first."""
     versions = _registry_call(_gto().find_latest_version, ARTIFACT, all=True)
-    return sorted((v.version for v in versions), key=_semver, reverse=True)
+    return sorted((v.version for v in versions), key=semver, reverse=True)
 
 
 def production_version() -> str | None:
@@ -259,13 +260,13 @@ def check_committed(allow_dirty: bool) -> dict:
     return {"source_commit": worktree.head_sha()}
 
 
-def promote(cfg: DictConfig, allow_dirty: bool = False) -> Promotion:
-    """Gate the candidate against production on the test split; register and assign it.
+def gate(cfg: DictConfig) -> Promotion:
+    """Score the candidate and production on the test split and apply the gate; refuse a
+    candidate that fails it. Registers nothing: `promote` does that once this passes.
 
-    The candidate's run must be committed (or `allow_dirty` given, which is recorded), so
-    that the registered commit holds the code, config and dvc.lock that built it.
+    `Promotion.version` is production's version when the candidate is production already
+    (same checksum), else None; `candidate_scores` are the candidate's metrics.
     """
-    provenance = check_committed(allow_dirty)
     candidate = load_package(Path(cfg.artifacts.package))
     test_path = Path(cfg.data.test_path)
     if not test_path.exists():
@@ -282,7 +283,7 @@ def promote(cfg: DictConfig, allow_dirty: bool = False) -> Promotion:
         _fetch(previous)
         production = load_package(package_dir(previous))
         if production.lineage["checksum"] == candidate.lineage["checksum"]:
-            return Promotion(previous, previous, [])
+            return Promotion(previous, previous, [], candidate_scores)
         if production.spec.task != task:
             raise PromotionRefused(
                 f"the candidate is a {task} model and production {previous} a "
@@ -301,9 +302,24 @@ def promote(cfg: DictConfig, allow_dirty: bool = False) -> Promotion:
                 f"on {test_path} by more than the gate allows "
                 f"(promotion.allowance.{task} in conf/config.yaml):\n{lines}"
             )
+    return Promotion(None, previous, checks, candidate_scores)
+
+
+def promote(cfg: DictConfig, allow_dirty: bool = False) -> Promotion:
+    """Gate the candidate against production on the test split; register and assign it.
+
+    The candidate's run must be committed (or `allow_dirty` given, which is recorded), so
+    that the registered commit holds the code, config and dvc.lock that built it.
+    """
+    provenance = check_committed(allow_dirty)
+    gated = gate(cfg)
+    if gated.version is not None:
+        return gated
+    candidate = load_package(Path(cfg.artifacts.package))
+    previous, checks, candidate_scores = gated.previous, gated.checks, gated.candidate_scores
 
     registered = registered_versions()
-    version = _semver(registered[0]).bump_patch().version if registered else "v0.0.1"
+    version = semver(registered[0]).bump_patch().version if registered else "v0.0.1"
     commit = _store(candidate, version, provenance)
     summary = ", ".join(f"{name} {value:.4f}" for name, value in candidate_scores.items())
     reason = f"passed the gate against {previous}" if previous else "first production model"
@@ -319,7 +335,7 @@ def promote(cfg: DictConfig, allow_dirty: bool = False) -> Promotion:
         gto.assign, ARTIFACT, STAGE, version=version, message=f"Promote {version}: {reason}"
     )
     log.info("model promoted", version=version, previous=previous, **candidate_scores)
-    return Promotion(version, previous, checks)
+    return Promotion(version, previous, checks, candidate_scores)
 
 
 def _fetch(version: str) -> None:
@@ -359,7 +375,7 @@ def rollback(to: str | None = None) -> tuple[str, str]:
     gto = _gto()
     message = f"Restore {target} to production (was {current})"
     for version in active:
-        if _semver(version) > _semver(target):
+        if semver(version) > semver(target):
             _after_last_event()
             _registry_call(gto.unassign, ARTIFACT, version=version, stage=STAGE, message=message)
     _after_last_event()
