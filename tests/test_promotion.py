@@ -177,6 +177,10 @@ def test_promote_gate_rollback_and_serving(cookies):
         send(url, test[list(fields["components"]["schemas"]["Record"]["properties"])]
              .to_dict("records"))  # fmt: skip
     run(["make", "monitor"], project)
+    # The reference is the train split of the commit that built v0.0.1, read through DVC.
+    reference = json.loads((project / "reports/monitoring/drift.json").read_text())["reference"]
+    lineage = json.loads((project / "models/registry/v0.0.1/lineage.json").read_text())
+    assert reference["commit"] == lineage["source_commit"] and reference["rows"] > 0
     said = run(["make", "report"], project).stdout
     page = project / "reports/business/index.html"
     assert "wrote reports/business/index.html" in said

@@ -30,6 +30,9 @@ from {{ cookiecutter.module_name }}.monitoring.log_reader import (
     parse_since,
     read_prediction_log,
 )
+from {{ cookiecutter.module_name }}.monitoring.monitor import (
+    training_reference,
+)
 from {{ cookiecutter.module_name }}.monitoring.performance import (
     join_labels,
     performance,
@@ -222,6 +225,17 @@ def test_labels_joined_by_request_give_the_hand_checked_metrics(
     assert "4 predictions labelled (1 labels matched no logged prediction)" in (
         capsys.readouterr().out
     )
+
+
+def test_a_split_dvc_cannot_reach_falls_back_to_the_workspace_and_says_so(
+    model_package, sample, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # not a git repository: no commit's split to read
+    sample.to_parquet("train.parquet")
+    registered = load_package(model_package)
+    registered.lineage["source_commit"] = "0" * 40
+    frame, source = training_reference("train.parquet", registered)
+    assert source == {"path": "train.parquet", "commit": None} and len(frame) == len(sample)
 
 
 def test_labels_without_the_target_column_are_a_clear_error(spec):

@@ -9,12 +9,13 @@ import datetime
 import json
 from pathlib import Path
 
+import pandas as pd
 import structlog
 from omegaconf import DictConfig, OmegaConf
 
 from ..artifacts import atomic_path
 from ..data.load import read_table
-from ..release.package import load_package
+from ..release.package import ModelPackage, load_package
 from ..release.predictor import Predictor
 from ..release.registry import resolve_package_path
 from .drift import PREDICTION, drift_frames, measure_drift
@@ -30,6 +31,29 @@ def write_report(path: Path, text: str) -> None:
     """Replace `path` only once the new text is whole: a failed run keeps the last report."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def training_reference(train_path: str, package: ModelPackage) -> tuple[pd.DataFrame, dict]:
+    """The train split the model was trained on, and where it came from.
+
+    A registered package records `source_commit`, the commit that holds its run; DVC reads
+    that commit's train split from the cache or the remote. A candidate, or a split DVC
+    cannot reach, falls back to the workspace's train split, and the summary says so.
+    """
+    commit = package.lineage.get("source_commit")
+    if commit:
+        try:
+            import dvc.api
+            from dvc.exceptions import DvcException
+
+            try:
+                with dvc.api.open(train_path, rev=commit, mode="rb") as split:
+                    return pd.read_parquet(split), {"path": train_path, "commit": commit}
+            except (DvcException, OSError) as exc:
+                log.warning("reference: the workspace train split", commit=commit, error=str(exc))
+        except ImportError:  # DVC is in the `pipeline` group
+            pass
+    return read_table(train_path), {"path": train_path, "commit": None}
 
 
 def monitor(
@@ -51,7 +75,6 @@ def monitor(
     start = parse_since(since, now)
     logged = read_prediction_log(log_path or settings["log"], start)
     rows = logged.rows
-    reference_file = Path(reference_path or cfg.data.train_path)
     summary: dict = {
         "created_at": now.isoformat(),
         "window": {
@@ -63,7 +86,7 @@ def monitor(
         "malformed_lines": logged.malformed,
         "log_files": [str(path) for path in logged.files],
         "model_versions": sorted(rows["model_version"].unique().tolist()) if len(rows) else [],
-        "reference": {"path": str(reference_file), "model_version": package.version},
+        "reference": {"model_version": package.version},
         "min_rows": settings["min_rows"],
     }
     if labels_path:
@@ -88,7 +111,11 @@ def monitor(
         }
         write_report(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
         return summary
-    reference = read_table(reference_file)
+    if reference_path:
+        reference, source = read_table(reference_path), {"path": str(reference_path)}
+    else:
+        reference, source = training_reference(cfg.data.train_path, package)
+    summary["reference"] |= source
     # The reference's predictions come from the same model, so that the distribution of
     # predicted labels or values is compared like with like.
     reference[PREDICTION] = Predictor(package).predict_frame(reference)[PREDICTION].to_numpy()
