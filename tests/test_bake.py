@@ -144,6 +144,16 @@ def test_pipeline_reproduces(baked):
     assert lineage["onnx"]["verified"] is True, lineage["onnx"]
 
 
+def test_make_sample_data_writes_the_tracked_sample(baked):
+    """CI's smoke jobs start with `make sample-data`: it writes the very file DVC tracks."""
+    _, project, answers = baked
+    sample = project / SAMPLE_DATA[answers["task"]]
+    sample.unlink()
+    run(["make", "sample-data"], project)
+    status = run(["uv", "run", "--frozen", "dvc", "status", f"{sample}.dvc"], project).stdout
+    assert "up to date" in status
+
+
 def test_api_predicts_its_example_and_batch_scoring_runs(baked, tmp_path):
     """The package the pipeline wrote, served over HTTP and used to score the sample file."""
     _, project, answers = baked
