@@ -68,9 +68,20 @@ def _serve(args: argparse.Namespace) -> None:
 
 def _score(args: argparse.Namespace) -> None:
     from .release.registry import resolve_package_path
+
+    package = resolve_package_path(args.model)
+    if args.engine == "spark":
+        from .serving.spark_score import score_with_spark
+
+        master = args.master or "local[*]"
+        rows = score_with_spark(args.input, args.output, package, master, args.partitions)
+        print(f"{rows} rows scored into {args.output} (a Parquet dataset, by Spark)")
+        return
+    if args.master or args.partitions:
+        raise UserFacingError("--master and --partitions are options of --engine spark.")
     from .serving.batch import score_file
 
-    rows = score_file(args.input, args.output, resolve_package_path(args.model), args.chunk_size)
+    rows = score_file(args.input, args.output, package, args.chunk_size)
     print(f"{rows} rows scored into {args.output}")
 
 
@@ -325,6 +336,14 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("output", help="file to write (.csv or .parquet), replaced atomically")
     score.add_argument("--model", help=model_help)
     score.add_argument("--chunk-size", type=int, default=100_000, help="rows per chunk")
+    score.add_argument(
+        "--engine",
+        choices=["pandas", "spark"],
+        default="pandas",
+        help="pandas: one process, in chunks (default); spark: Apache Spark (group `spark`)",
+    )
+    score.add_argument("--master", help="Spark's master (default: local[*], every core here)")
+    score.add_argument("--partitions", type=int, help="Spark: split the input into about N")
     score.set_defaults(handler=_score)
 
     monitor = commands.add_parser(
