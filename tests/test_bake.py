@@ -33,7 +33,8 @@ PLOTS = {
 }
 MAKE_TARGETS = [
     "setup", "lint", "test", "data", "sample-data", "adopt-data", "pipeline", "notebooks",
-    "serve", "score", "monitor", "promote", "rollback", "image", "deploy",
+    "serve", "score", "monitor", "report", "gate", "promote", "rollback", "image", "deploy",
+    "module",
 ]  # fmt: skip
 UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|\{#")
 

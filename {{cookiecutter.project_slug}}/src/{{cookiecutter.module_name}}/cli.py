@@ -301,6 +301,13 @@ def _report(args: argparse.Namespace) -> None:
     print(f"wrote {business_report(load_params(), args.log, args.out, args.since)}")
 
 
+def _notebook_to_module(args: argparse.Namespace) -> None:
+    from .notebook_module import notebook_to_module
+
+    module, test = notebook_to_module(args.notebook, args.name)
+    print(f"wrote {module} and {test}. Run `make test`, then `git add {module} {test}`.")
+
+
 # Pipeline steps: command -> (module that runs it, help text).
 STEPS = {
     "validate": ("data.load", "validate the raw data against the rules in conf/data"),
@@ -424,6 +431,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     adopt.add_argument("--name", help="the config's name (default: from the file name)")
     adopt.set_defaults(handler=_adopt_data)
+
+    to_module = commands.add_parser(
+        "notebook-to-module", help="turn a notebook's cells tagged `export` into a tested module"
+    )
+    to_module.add_argument("notebook", help="the .ipynb file")
+    to_module.add_argument("name", help="the module's name: src/<package>/NAME.py")
+    to_module.set_defaults(handler=_notebook_to_module)
     return parser
 
 
