@@ -73,8 +73,7 @@ def _score(args: argparse.Namespace) -> None:
     if args.engine == "spark":
         from .serving.spark_score import score_with_spark
 
-        master = args.master or "local[*]"
-        rows = score_with_spark(args.input, args.output, package, master, args.partitions)
+        rows = score_with_spark(args.input, args.output, package, args.master, args.partitions)
         print(f"{rows} rows scored into {args.output} (a Parquet dataset, by Spark)")
         return
     if args.master or args.partitions:
@@ -349,7 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="pandas",
         help="pandas: one process, in chunks (default); spark: Apache Spark (group `spark`)",
     )
-    score.add_argument("--master", help="Spark's master (default: local[*], every core here)")
+    score.add_argument(
+        "--master", help="Spark's master (default: spark-submit's, else local[*]: every core here)"
+    )
     score.add_argument("--partitions", type=int, help="Spark: split the input into about N")
     score.set_defaults(handler=_score)
 

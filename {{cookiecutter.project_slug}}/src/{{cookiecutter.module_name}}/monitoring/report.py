@@ -100,10 +100,6 @@ def traffic(rows: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     return table, {"h": "hour", "D": "day", "W": "week"}[period]
 
 
-def headline(metrics: dict[str, float], names: list[str]) -> dict[str, float]:
-    return {name: metrics[name] for name in names if name in metrics}
-
-
 # --- pure: charts and the page -----------------------------------------------------------
 
 

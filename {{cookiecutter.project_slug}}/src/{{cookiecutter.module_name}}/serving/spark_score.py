@@ -69,7 +69,7 @@ def check_java() -> None:
 
 
 def spark_session(master: str | None, app_name: str) -> SparkSession:
-    """Spark on `master`; None takes the master `spark-submit` was given."""
+    """Spark on `master`; None takes spark-submit's master, else Spark's default, local[*]."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -243,12 +243,12 @@ def score_with_spark(
     source: Path | str,
     target: Path | str,
     package_path: Path | str,
-    master: str | None = "local[*]",
+    master: str | None = None,
     partitions: int | None = None,
 ) -> int:
     """Score `source` on Spark into the Parquet dataset `target`; return the row count.
 
-    `master` None: the one `spark-submit` was given (deploy/spark/submit.sh).
+    `master` None: the one `spark-submit` was given (deploy/spark/submit.sh), else local[*].
     """
     source, target = str(source), str(target)
     if is_local(source) and not Path(source.removeprefix("file://")).exists():
