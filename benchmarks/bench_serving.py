@@ -9,13 +9,16 @@ Servers run on 127.0.0.1 with 2 uvicorn workers each, prediction logging on:
     the best of each counts;
   - the same /predict on a second server started with SERVE_METRICS=0 (no GET /metrics, no
     counting), alternated with the first (target: with metrics >= 90% of its requests/s);
+  - the same /predict on a third server started with API_KEYS (two keys), each request
+    presenting one as `Authorization: Bearer`, alternated with the first (target: keys on
+    >= 95% of keys off's requests/s);
   - a load run: 64 connections on /predict (target: zero errors), with the server's memory
     before and after;
   - `mlflow models serve` of the same model.joblib (2 workers), the same record per
     POST /invocations (target: our /predict >= 10x its requests/s). mlflow is installed
     from PyPI into a throwaway venv, never into the project; `--no-mlflow` skips this part.
 Also, in-process with timeit in the project's venv: the cost of the numpy preprocessing
-(`model.features.Encoding.transform`) for 1 row and per row at 100,000 rows, next to
+(`model.encoding.Encoding.transform`) for 1 row and per row at 100,000 rows, next to
 scikit-learn's fitted prepare + scale steps on the same rows.
 
 Needs wrk (`apt-get install -y wrk`). Run from the template's root with its venv:
@@ -82,7 +85,7 @@ ENCODING_COST = (
     + """
 import json, sys, timeit
 import pandas as pd
-from {module}.model.features import Encoding
+from {module}.model.encoding import Encoding
 from {module}.release.package import load_package
 from {module}.release.predictor import Predictor
 
@@ -115,12 +118,19 @@ print(json.dumps({
 )
 
 
-def wrk(url: str, connections: int, seconds: int, body: str | None, scratch: Path) -> dict:
+# Two keys, as during a rotation; requests present the second (both are compared each time).
+API_KEYS = "bench-key-one-0123456789abcdef,bench-key-two-fedcba9876543210"
+BEARER = "Bearer bench-key-two-fedcba9876543210"
+
+
+def wrk(
+    url: str, connections: int, seconds: int, body: str | None, scratch: Path, auth: str = ""
+) -> dict:
     script = scratch / "wrk.lua"
-    post = ""
+    post = f'wrk.headers["Authorization"] = "{auth}"\n' if auth else ""
     if body is not None:
         (scratch / "body.json").write_text(body)
-        post = (
+        post += (
             'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
             f'wrk.body = io.open("{scratch / "body.json"}"):read("*a")\n'
         )
@@ -218,14 +228,14 @@ def main() -> int:
     print(f"project {baked}, data {lineage['data']['path']}, "
           f"model {lineage['params']['model']['_target_']} ({engine})")  # fmt: skip
 
-    hello_port, api_port, bare_port = free_port(), free_port(), free_port()
+    hello_port, api_port, bare_port, keyed_port = free_port(), free_port(), free_port(), free_port()
     hello = start(
         [str(venv / "uvicorn"), "hello:app", "--port", str(hello_port), "--workers", "2",
          "--no-access-log", "--log-level", "warning"],
         scratch, f"http://127.0.0.1:{hello_port}/health",
     )  # fmt: skip
     log = scratch / "predictions.jsonl"
-    api = bare = None
+    api = bare = keyed = None
     try:
         # The same service with GET /metrics and its counting off: what the metrics cost.
         bare = start(
@@ -233,6 +243,13 @@ def main() -> int:
              "--model", "models/candidate", "--port", str(bare_port), "--workers", "2"],
             baked, f"http://127.0.0.1:{bare_port}/health",
             env=ENV | {"PREDICTION_LOG": str(scratch / "bare.jsonl"), "SERVE_METRICS": "0"},
+        )  # fmt: skip
+        # The same service with API keys on: what checking a key costs.
+        keyed = start(
+            [str(venv / baked.name), "--log-level", "WARNING", "serve",
+             "--model", "models/candidate", "--port", str(keyed_port), "--workers", "2"],
+            baked, f"http://127.0.0.1:{keyed_port}/health",
+            env=ENV | {"PREDICTION_LOG": str(scratch / "keyed.jsonl"), "API_KEYS": API_KEYS},
         )  # fmt: skip
         api = start(
             [str(venv / baked.name), "--log-level", "WARNING", "serve",
@@ -257,23 +274,29 @@ def main() -> int:
         wrk(predict, 8, 2, one, scratch)
         bare_predict = f"http://127.0.0.1:{bare_port}/predict"
         wrk(bare_predict, 8, 2, one, scratch)
+        keyed_predict = f"http://127.0.0.1:{keyed_port}/predict"
+        keyed_check = wrk(keyed_predict, 8, 2, one, scratch, auth=BEARER)
+        if keyed_check["requests"] == 0 or keyed_check.get("non_2xx"):
+            sys.exit(f"the keyed server did not answer 200: {keyed_check}")
 
         # Alternated, best of each: a burst of load from elsewhere hits both, not one.
-        bases, singles, bares = [], [], []
+        bases, singles, bares, keyeds = [], [], [], []
         for _ in range(args.rounds):
             health = f"http://127.0.0.1:{hello_port}/health"
             bases.append(wrk(health, 8, args.seconds, None, scratch))
             singles.append(wrk(predict, 8, args.seconds, one, scratch))
             bares.append(wrk(bare_predict, 8, args.seconds, one, scratch))
+            keyeds.append(wrk(keyed_predict, 8, args.seconds, one, scratch, auth=BEARER))
         base = max(bases, key=lambda f: f["rps"])
         single = max(singles, key=lambda f: f["rps"])
         without_metrics = max(bares, key=lambda f: f["rps"])
+        with_keys = max(keyeds, key=lambda f: f["rps"])
         batch = wrk(predict, 8, args.seconds, hundred, scratch)
         memory_before = rss_mib(api.pid)
         load = wrk(predict, 64, args.load_seconds, one, scratch)
         memory_after = rss_mib(api.pid)
     finally:
-        for server in (api, bare):
+        for server in (api, bare, keyed):
             if server is not None:
                 stop(server)
         stop(hello)
@@ -296,6 +319,10 @@ def main() -> int:
     print(line("POST /predict, 1 record, SERVE_METRICS=0", without_metrics))
     print(f"  /predict with /metrics vs without: {metrics_cost:.0%} of its req/s "
           f"(target >= 90%)  {verdict(metrics_cost >= 0.9)}")  # fmt: skip
+    keys_cost = with_keys["rps"] / single["rps"]
+    print(line("POST /predict, 1 record, API keys on", with_keys))
+    print(f"  /predict with keys vs without: {keys_cost:.0%} of its req/s "
+          f"(target >= 95%)  {verdict(keys_cost >= 0.95)}")  # fmt: skip
     print(f"  /predict p99: {single['p99_ms']:.2f} ms (target <= 10 ms)  "
           f"{verdict(single['p99_ms'] <= 10)}")  # fmt: skip
     print(f"\nload: 64 connections, {args.load_seconds} s, POST /predict with 1 record")

@@ -89,12 +89,16 @@ def serve_command(project: Path, *args: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def running_api(project: Path, *args: str, env: dict | None = None, timeout: float = 90):
-    """`<slug> serve ARGS --port <free>` in the project; yields its URL once /health answers."""
+def running_api(
+    project: Path, *args: str, env: dict | None = None, timeout: float = 90, output_path=None
+):
+    """`<slug> serve ARGS --port <free>` in the project; yields its URL once /health answers.
+    The server's output is kept in `output_path` when given."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     # The server's output goes to a file: a pipe nobody reads would block a chatty server.
-    with tempfile.TemporaryFile("w+") as output:
+    kept = open(output_path, "w+") if output_path else tempfile.TemporaryFile("w+")  # noqa: SIM115
+    with kept as output:
         server = subprocess.Popen(
             serve_command(project, *args, "--port", str(port)),
             cwd=project,

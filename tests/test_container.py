@@ -94,6 +94,13 @@ def test_manifests_fit_together_and_match_the_image(default_project):
     assert annotations["prometheus.io/path"] == "/metrics"
     env = {item["name"]: item.get("value") for item in container["env"]}
     assert env["PREDICTION_LOG"] == "-"
+    # The API keys are a Secret's file, mounted read-only where API_KEYS_FILE points.
+    assert "API_KEYS" not in env and "ALLOW_ANONYMOUS" not in env
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    (keys,) = [m for m in mounts.values() if env["API_KEYS_FILE"].startswith(m["mountPath"] + "/")]
+    assert keys["readOnly"] is True
+    assert volumes[keys["name"]]["secret"]["secretName"] == f"{name}-api-keys"
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
@@ -251,7 +258,8 @@ def test_gitlab_retrain_runs_alone_and_promotes_by_hand(gitlab_project):
     retrain, promote = jobs.pop("retrain"), jobs.pop("promote")
     # Every other job skips RETRAIN pipelines, and keeps its rules for the others.
     assert set(jobs) == {
-        "lint", "test", "pipeline", "notebooks", "model-package", "build-image", "deploy",
+        "lint", "test", "audit", "pipeline", "notebooks", "model-package", "build-image",
+        "deploy",
     }  # fmt: skip
     for name, job in jobs.items():
         assert job["rules"][0] == NOT_IN_RETRAIN, name
@@ -526,6 +534,37 @@ def test_ci_calls_only_make_targets_that_the_suite_runs(default_project, gitlab_
     assert problems == [], "\n".join(sorted(set(problems)))
 
 
+# --- The audit: pip-audit over the lock must not pass when it cannot ask the advisory service.
+
+
+@pytest.mark.slow
+def test_make_audit_refuses_to_pass_when_the_advisory_service_is_unreachable(
+    default_project, tmp_path
+):
+    uv_cache = run(["uv", "cache", "dir"], default_project).stdout.strip()
+    run(["uv", "sync", "--frozen"], default_project)  # the environment, before the network goes
+    # A dead proxy, and an empty pip-audit cache, so no earlier answer stands in.
+    unreachable = {k: v for k, v in ENV.items() if k.lower() != "no_proxy"} | {
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "https_proxy": "http://127.0.0.1:9",
+        "XDG_CACHE_HOME": str(tmp_path),
+        "PIP_CACHE_DIR": str(tmp_path / "pip"),
+        "UV_CACHE_DIR": uv_cache,
+        "UV_OFFLINE": "1",
+    }
+    make = run(["make", "audit"], default_project, check=False, env=unreachable)
+    # make reports any failed recipe as 2; the audit's own code is in its last line.
+    assert make.returncode == 2
+    assert "Error 3" in make.stderr
+    expected = "the advisory service (https://pypi.org) could not be reached, so nothing was"
+    assert expected in make.stderr
+    assert "Traceback" not in make.stdout + make.stderr
+    script = ["uv", "run", "--frozen", "python", "tools/audit.py"]
+    direct = run(script, default_project, check=False, env=unreachable)
+    assert direct.returncode == 3
+    assert expected in direct.stderr
+
+
 # --- A real build: podman builds the baked project's Dockerfile and the image serves /health.
 
 BASE_IMAGE = "docker.io/library/python:3.11-slim"
@@ -583,6 +622,7 @@ def test_image_builds_and_serves_the_production_model(cookies):
     package = project / run(["uv", "run", project.name, "production"], project).stdout.strip()
     lineage = json.loads((package / "lineage.json").read_text())
 
+    assert (package / "model.onnx").is_file()  # ONNX serves it: the image is the lean one
     tag = f"localhost/{project.name}:test-{os.getpid()}"
     # chroot isolation: this machine cannot create the cgroups a container runtime needs.
     build_env = {**ENV, "BUILDAH_ISOLATION": "chroot"}
@@ -594,6 +634,19 @@ def test_image_builds_and_serves_the_production_model(cookies):
         assert config["User"] == "10001:10001"
         sha = run(["git", "rev-parse", "--short=12", "HEAD"], project).stdout.strip()
         assert f"GIT_SHA={sha}" in config["Env"]
+        labels = config["Labels"]
+        revision = run(["git", "rev-parse", "HEAD"], project).stdout.strip()
+        assert labels["org.opencontainers.image.revision"] == revision
+        assert labels["org.opencontainers.image.version"] == lineage["version"]
+        assert labels["org.opencontainers.image.title"] == project.name
+        created = labels["org.opencontainers.image.created"]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", created)
+        # The image's own layers: what it adds to the base image.
+        (base,) = json.loads(run(["podman", "image", "inspect", BASE_IMAGE], project).stdout)
+        own_mb = (inspect["Size"] - base["Size"]) / 1e6
+        print(f"image {inspect['Size'] / 1e6:.0f} MB, base {base['Size'] / 1e6:.0f} MB, "
+              f"own layers {own_mb:.0f} MB")  # fmt: skip
+        assert own_mb <= 200
         # Docker format keeps the HEALTHCHECK (OCI drops it); `make image` asks for it.
         health = inspect["Healthcheck"]["Test"]
         assert health[0] == "CMD"
@@ -607,15 +660,46 @@ def test_image_builds_and_serves_the_production_model(cookies):
             project=project,
         )  # fmt: skip
         installed = set(json.loads(listing))
-        assert {project.name, "fastapi", "uvicorn"} <= installed
+        assert {project.name, "fastapi", "uvicorn", "onnxruntime"} <= installed
         assert not installed & {"dvc", "dvclive", "gto", "pytest", "ruff", "pre-commit"}
+        # ONNX serves the package: none of the pipeline's libraries either.
+        heavy = {"scikit-learn", "scipy", "pandas", "pyarrow", "hydra-core", "pandera",
+                 "joblib", "jupyterlab", "notebook", "matplotlib"}  # fmt: skip
+        assert not installed & heavy
+        refused = subprocess.run(
+            ["buildah", "run", "--isolation", "chroot", container, "--", "python", "-c",
+             "import sklearn"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert refused.returncode != 0
+        assert "No module named 'sklearn'" in refused.stderr
+        # The SBOM `make image` wrote lists exactly what the image installs.
+        sbom_name = f"localhost_{project.name}_test-{os.getpid()}.cdx.json"
+        sbom_file = project / "reports" / "sbom" / sbom_name
+        sbom = json.loads(sbom_file.read_text())
+        assert sbom["bomFormat"] == "CycloneDX"
+        assert sbom["metadata"]["component"]["name"] == project.name
+        listed = {c["name"].lower().replace("_", "-") for c in sbom["components"]}
+        assert "onnxruntime" in listed
+        assert listed == {name.replace("_", "-") for name in installed} - {project.name}
+        ignored = run(["git", "check-ignore", "-q", str(sbom_file)], project, check=False)
+        assert ignored.returncode == 0
 
-        # The image's own command, bound to 127.0.0.1 and a free port on this machine.
+        # Bound to every interface (as in a cluster) with no API keys: it refuses to start.
         port = str(free_port())
-        command = [{"0.0.0.0": "127.0.0.1", "8000": port}.get(arg, arg) for arg in config["Cmd"]]
-        assert command[:2] == [project.name, "serve"]
+        command = [{"8000": port}.get(arg, arg) for arg in config["Cmd"]]
+        assert command[:2] == [project.name, "serve"] and "0.0.0.0" in command
+        buildah_run = ["buildah", "run", "--isolation", "chroot", container, "--"]
+        keyless = subprocess.run([*buildah_run, *command], capture_output=True, text=True,
+                                 timeout=120)  # fmt: skip
+        assert keyless.returncode != 0
+        assert "no API keys" in keyless.stdout + keyless.stderr
+        assert "ALLOW_ANONYMOUS=true" in keyless.stdout + keyless.stderr
+
+        # The image's own command with anonymous access allowed: it starts and serves.
+        anonymous = [*buildah_run[:-2], "--env", "ALLOW_ANONYMOUS=true", container, "--"]
         server = subprocess.Popen(
-            ["buildah", "run", "--isolation", "chroot", container, "--", *command],
+            [*anonymous, *command],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -24,9 +24,14 @@ SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 FUZZ_CASES = 1000
 
 
-def http(method: str, url: str, body=None) -> tuple[int, dict]:
+# Two keys at once, as during a rotation; written here, not read from the project.
+KEYS = ("first-key-0123456789abcdef", "second-key-fedcba9876543210")
+AUTH = {"Authorization": f"Bearer {KEYS[0]}"}
+
+
+def http(method: str, url: str, body=None, headers=AUTH) -> tuple[int, dict]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     request.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -37,12 +42,14 @@ def http(method: str, url: str, body=None) -> tuple[int, dict]:
 
 @pytest.fixture(scope="module")
 def api(default_project, tmp_path_factory):
-    """The project's API started by its own CLI, with the prediction log in a scratch dir."""
-    log = tmp_path_factory.mktemp("serve") / "predictions.jsonl"
-    env = ENV | {"PREDICTION_LOG": str(log)}
+    """The project's API started by its own CLI with two API keys, the prediction log in a
+    scratch dir; yields its URL, the log and the server's own output."""
+    scratch = tmp_path_factory.mktemp("serve")
+    log, output = scratch / "predictions.jsonl", scratch / "server.log"
+    env = ENV | {"PREDICTION_LOG": str(log), "API_KEYS": ",".join(KEYS), "LOG_FORMAT": "json"}
     args = ["--model", "models/candidate", "--workers", "2"]
-    with running_api(default_project, *args, env=env) as url:
-        yield url, log
+    with running_api(default_project, *args, env=env, output_path=output) as url:
+        yield url, log, output
 
 
 def test_pipeline_packages_the_model_with_its_lineage(default_project):
@@ -62,7 +69,7 @@ def test_pipeline_packages_the_model_with_its_lineage(default_project):
 
 
 def test_api_serves_the_package_over_http(api, default_project):
-    url, log = api
+    url, log, _ = api
     lineage = json.loads((default_project / "models/candidate/lineage.json").read_text())
     version = lineage["checksum"][:12]
     assert http("GET", f"{url}/health") == (200, {"status": "ok", "model_version": version})
@@ -128,12 +135,29 @@ def test_metrics_add_up_every_workers_requests(default_project, tmp_path):
             assert found[("model_info", (label,))] == 1
 
 
+def test_api_keys_are_needed_over_http_and_never_logged(api):
+    url, log, output = api
+    example = http("GET", f"{url}/openapi.json")[1]["components"]["schemas"]["Record"]
+    record = example["examples"][0]
+    assert http("GET", f"{url}/health", headers={})[0] == 200
+    for headers in ({}, {"Authorization": "Bearer wrong-key-0000000000000"}):
+        assert http("POST", f"{url}/predict", record, headers=headers)[0] == 401
+        assert http("GET", f"{url}/metadata", headers=headers)[0] == 401
+    for headers in ({"Authorization": f"Bearer {KEYS[0]}"}, {"X-API-Key": KEYS[1]}):
+        status, answer = http("POST", f"{url}/predict", record, headers=headers)
+        assert status == 200 and len(answer["predictions"]) == 1
+    server_output = output.read_text()
+    assert '"API keys required"' in server_output and '"keys": 2' in server_output
+    for line in log.read_text().splitlines() + server_output.splitlines():
+        assert KEYS[0] not in line and KEYS[1] not in line and "wrong-key" not in line
+
+
 def test_schemathesis_finds_no_server_error(api, tmp_path):
-    url, _ = api
+    url, _, _ = api
     report = tmp_path / "events.ndjson"
     done = subprocess.run(
         [
-            str(SCHEMATHESIS), "run", f"{url}/openapi.json",
+            str(SCHEMATHESIS), "run", f"{url}/openapi.json", "--header", f"X-API-Key: {KEYS[1]}",
             "--checks", "not_a_server_error,status_code_conformance,"
             "content_type_conformance,response_schema_conformance",
             "--max-examples", str(FUZZ_CASES), "--seed", "0", "--no-color",

@@ -2,6 +2,7 @@
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from conftest import ROOT
 from {{ cookiecutter.module_name }}.cli import main
 from {{ cookiecutter.module_name }}.data.adopt import (
     AdoptionRefused,
+    config_text,
     infer_spec,
     numeric_range,
 )
@@ -149,3 +151,46 @@ def test_refusals_leave_the_project_as_it_was(project, capsys, content, args, me
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert snapshot(project) == before
+
+
+def customers(rows: int = 200, seed: int = 2) -> pd.DataFrame:
+    """Penguins with personal data beside them, and text that only looks a little like it."""
+    rng = np.random.default_rng(seed)
+    return penguins(rows, seed).assign(
+        contact=[f"user{n}@example.org" for n in range(rows)],
+        telephone_or_not=[f"+44 20 7946 {n:04d}" for n in range(rows)],
+        customer_name=[f"Person {n}" for n in range(rows)],
+        account=["DE89 3704 0044 0532 0130 00"] * rows,
+        client_ip=[f"10.0.{n // 250}.{n % 250}" for n in range(rows)],
+        remark=[f"{n}@x.org" if n < rows // 2 else "none" for n in range(rows)],
+        size=rng.choice(["S", "M", "L"], rows),
+    )
+
+
+def test_personal_data_is_flagged_kept_out_of_the_features_and_the_config():
+    data = customers()
+    adoption = infer_spec(data, "species", "classification")
+    spec = adoption.spec
+    flagged = ["contact", "telephone_or_not", "customer_name", "account", "client_ip"]
+    assert [column.name for column in spec.columns if column.pii] == flagged
+    assert all(spec.column(name).role == "identifier" for name in flagged)
+    assert spec.feature_names == ["island", "bill_length_mm", "body_mass_g", "sex", "size"]
+    assert adoption.notes["contact"] == (
+        "pii: 100% of values look like e-mail addresses; not a feature"
+    )
+    assert adoption.notes["telephone_or_not"].startswith("pii: 100% of values look like phone")
+    assert adoption.notes["account"].startswith("pii: 100% of values look like IBANs")
+    assert adoption.notes["customer_name"] == (
+        "pii: the name 'customer_name' suggests a person's name; not a feature"
+    )
+    assert spec.column("remark").role == "ignored"  # half e-mails: free text, not flagged
+    text = config_text(
+        {"validated_path": "v", "train_path": "t", "test_path": "s", "test_size": 0.2},
+        spec,
+        Path("data/raw/customers.csv"),
+        Path("customers.csv"),
+    )
+    written = yaml.safe_load(text)["columns"]
+    assert written["contact"] == {"role": "identifier", "pii": True}
+    for name in flagged:
+        assert not any(str(value) in text for value in data[name].head(50))

@@ -5,11 +5,15 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.module_name }}.errors import UserFacingError
-from {{ cookiecutter.module_name }}.model.features import (
+from {{ cookiecutter.module_name }}.model.encoding import (
     SMALL_BATCH,
     Encoding,
-    model_input,
+)
+from {{ cookiecutter.module_name }}.model.features import (
     split,
+)
+from {{ cookiecutter.module_name }}.model.outputs import (
+    model_input,
 )
 
 

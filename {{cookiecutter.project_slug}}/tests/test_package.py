@@ -10,6 +10,11 @@ import pytest
 import structlog
 from conftest import make_package
 
+from {{ cookiecutter.module_name }}.release.cost import (
+    batch_figures,
+    latency_figures,
+    package_mb,
+)
 from {{ cookiecutter.module_name }}.release.package import (
     LINEAGE_FILE,
     MODEL_FILE,
@@ -18,6 +23,7 @@ from {{ cookiecutter.module_name }}.release.package import (
     ModelPackageError,
     data_hash,
     load_package,
+    record_cost,
     write_package,
 )
 
@@ -148,3 +154,44 @@ def test_outputs_of_both_engines_are_close(model_package, unseen_rows, spec):
     np.testing.assert_allclose(
         onnx, model_outputs(package.model, unseen_rows, spec), rtol=1e-4, atol=1e-4
     )
+
+
+def test_cost_figures_from_timings():
+    # 19 calls of 1 ms and one of 11 ms: the 95th percentile lies 5% of the way from the
+    # 19th sorted value to the 20th (numpy's linear interpolation), 1 + 0.05 * 10 ms.
+    assert latency_figures([0.001] * 19 + [0.011]) == pytest.approx(
+        {"latency_p50_ms": 1.0, "latency_p95_ms": 1.5}
+    )
+    # 10,000 rows in 0.5 s of wall time and 0.25 s of CPU time.
+    assert batch_figures(10_000, 0.5, 0.25) == pytest.approx(
+        {"throughput_rows_per_s": 20_000.0, "cpu_s_per_million": 25.0}
+    )
+
+
+def test_package_size_counts_every_file(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.bin").write_bytes(b"x" * 1_500_000)
+    (tmp_path / "sub" / "b.bin").write_bytes(b"x" * 500_000)
+    assert package_mb(tmp_path) == 2.0
+
+
+def test_the_cost_is_measured_into_the_lineage_and_metadata(package_copy, fitted, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from {{ cookiecutter.module_name }}.serving.api import (
+        create_app,
+    )
+
+    _, _, test = fitted
+    cost = record_cost(package_copy, test)
+    package = load_package(package_copy)  # the checksums still hold
+    assert package.lineage["cost"] == cost
+    assert 0 < cost["latency_p50_ms"] <= cost["latency_p95_ms"]
+    assert cost["throughput_rows_per_s"] > 0 and cost["cpu_s_per_million"] > 0
+    # Measured before the lineage gained `cost`: every file but that addition.
+    model_mb = (package_copy / MODEL_FILE).stat().st_size / 1_000_000
+    assert model_mb < cost["package_mb"] <= package_mb(package_copy)
+    assert cost["memory_mb"] > 0  # a second ONNX Runtime session holds its own model
+    app = create_app(package_copy, prediction_log=tmp_path / "predictions.jsonl")
+    with TestClient(app) as client:
+        assert client.get("/metadata").json()["cost"] == cost

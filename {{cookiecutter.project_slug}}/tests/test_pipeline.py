@@ -30,7 +30,15 @@ def test_the_data_runs_end_to_end(project, cfg, spec):
     for step in STEPS:
         assert main([step]) == 0, step
     metrics = json.loads((project / "reports/evaluation/metrics.json").read_text())
-    assert METRICS[spec.task] <= set(metrics) <= set(HIGHER_IS_BETTER)
+    baseline = metrics["baseline"]
+    model_metrics = set(metrics) - {"baseline"}
+    assert METRICS[spec.task] <= model_metrics <= set(HIGHER_IS_BETTER)
+    # The trivial model's scores, beside the model's: known without the code under test.
+    assert set(baseline) == model_metrics
+    if spec.is_classification:
+        assert baseline["roc_auc"] == 0.5 and metrics["roc_auc"] > 0.5
+    else:
+        assert baseline["r2"] <= 0.01 and metrics["rmse"] < baseline["rmse"]
     plots = project / "reports/evaluation/plots"
     if spec.is_classification:
         binary = len(spec.target.classes) == 2

@@ -2,15 +2,24 @@
 
 import shutil
 import subprocess
+import time
+from pathlib import Path
 
+import pandas as pd
 import pytest
-from conftest import ROOT, write_raw
+from conftest import ROOT, make_package, write_raw
+from sklearn.base import BaseEstimator
 
 from {{ cookiecutter.module_name }}.cli import main
 from {{ cookiecutter.module_name }}.errors import UserFacingError
 from {{ cookiecutter.module_name }}.release import registry
 from {{ cookiecutter.module_name }}.release.gate import (
+    BaselineCheck,
+    BudgetCheck,
     MetricCheck,
+    SlowdownCheck,
+    check_baseline,
+    check_cost,
     check_gate,
 )
 from {{ cookiecutter.module_name }}.release.package import (
@@ -66,6 +75,60 @@ def test_an_allowance_can_be_a_share_of_production():
 def test_gate_refuses_a_metric_it_does_not_know():
     with pytest.raises(UserFacingError, match=r"unknown metrics \['auc'\].*roc_auc"):
         check_gate({"roc_auc": 0.9}, {"roc_auc": 0.9}, {"auc": 0.01})
+
+
+def test_the_baseline_rule_wants_a_gain_of_the_margin_at_least():
+    passed, short = check_baseline(
+        {"f1": 0.45, "roc_auc": 0.52}, {"f1": 0.4, "roc_auc": 0.5}, {"f1": 0.05, "roc_auc": 0.05}
+    )
+    assert passed == BaselineCheck("f1", 0.45, 0.4, 0.05) and passed.passed
+    assert not short.passed
+    assert str(short) == (
+        "baseline roc_auc: candidate 0.5200, baseline 0.5000, required gain 0.0500 "
+        "-> FAILED, short by 0.0300"
+    )
+
+
+def test_an_error_metric_must_fall_below_the_baseline_by_a_share_of_it():
+    (check,) = check_baseline({"rmse": 45.0}, {"rmse": 50.0}, {"rmse": "10%"})
+    assert check.margin == pytest.approx(5.0) and check.passed
+    (check,) = check_baseline({"rmse": 46.0}, {"rmse": 50.0}, {"rmse": "10%"})
+    assert str(check) == (
+        "baseline rmse: candidate 46.0000, baseline 50.0000, required fall 5.0000 "
+        "-> FAILED, short by 1.0000"
+    )
+    with pytest.raises(UserFacingError, match=r"promotion.baseline.*'much' is not a margin"):
+        check_baseline({"rmse": 1.0}, {"rmse": 2.0}, {"rmse": "much"})
+    with pytest.raises(UserFacingError, match=r"promotion.baseline in conf.* unknown .*rsme"):
+        check_baseline({"rmse": 1.0}, {"rmse": 2.0}, {"rsme": 1})
+
+
+BUDGET = {"latency_p95_ms": 50, "package_mb": 100, "max_slowdown": 1.5}
+
+
+def test_the_budget_caps_latency_and_size_alone_without_production():
+    cheap = {"latency_p50_ms": 1.0, "latency_p95_ms": 2.0, "package_mb": 3.0}
+    assert check_cost(cheap, BUDGET) == [
+        BudgetCheck("latency_p95", 2.0, 50, "ms"),
+        BudgetCheck("package_size", 3.0, 100, "MB"),
+    ]
+    latency, size = check_cost({**cheap, "latency_p95_ms": 62.5, "package_mb": 100.0}, BUDGET)
+    assert str(latency) == (
+        "budget latency_p95: candidate 62.50 ms, limit 50 ms -> FAILED, over by 12.50"
+    )
+    assert size.passed  # exactly the cap
+
+
+def test_the_slowdown_is_the_ratio_of_median_latencies_measured_together():
+    candidate = {"latency_p50_ms": 3.0, "latency_p95_ms": 4.0, "package_mb": 1.0}
+    *_, slowdown = check_cost(candidate, BUDGET, {"latency_p50_ms": 2.0, "latency_p95_ms": 9.0})
+    assert slowdown == SlowdownCheck("latency_p50", 3.0, 2.0, 1.5) and slowdown.passed
+    *_, slowdown = check_cost(candidate, BUDGET, {"latency_p50_ms": 1.5})
+    assert slowdown.ratio == pytest.approx(2.0) and not slowdown.passed
+    assert str(slowdown) == (
+        "slowdown latency_p50: candidate 3.000 ms, production 1.500 ms, 2.00x, allowed 1.5x "
+        "-> FAILED"
+    )
 
 
 @pytest.fixture
@@ -272,3 +335,114 @@ def test_a_moved_clone_is_told_where_the_remote_should_be(data, capsys):
     message = str(refused.value)
     assert "uv run dvc remote modify --local storage url" in message
     assert "sample-data" in message
+
+
+class Sleepy(BaseEstimator):
+    """A fitted model that waits before it answers: the same predictions, slower."""
+
+    def __init__(self, model=None, seconds: float = 0.0):
+        self.model, self.seconds = model, seconds
+
+    @property
+    def classes_(self):
+        return self.model.classes_
+
+    def predict_proba(self, x):
+        time.sleep(self.seconds)
+        return self.model.predict_proba(x)
+
+    def predict(self, x):
+        time.sleep(self.seconds)
+        return self.model.predict(x)
+
+
+@pytest.fixture
+def few_calls(monkeypatch):
+    """The gate times 60 calls per model, not 300: scikit-learn serves these models."""
+    from {{ cookiecutter.module_name }}.release import (
+        cost,
+    )
+
+    monkeypatch.setattr(cost, "LATENCY_CALLS", 60)
+    monkeypatch.setattr(cost, "WARMUP_CALLS", 5)
+
+
+def split_data(cfg, *overrides: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The train and test splits, written where the pipeline writes them."""
+    assert main(["params", *overrides]) == 0
+    for step in ("validate", "features"):
+        assert main([step]) == 0, step
+    return pd.read_parquet(cfg.data.train_path), pd.read_parquet(cfg.data.test_path)
+
+
+def candidate(model, spec, test) -> Path:
+    """`model` packaged where the gate looks for the candidate."""
+    shutil.rmtree("models/candidate", ignore_errors=True)
+    return make_package(model, spec, test, Path("models"))
+
+
+def test_a_candidate_that_predicts_a_constant_is_refused_by_the_baseline_rule(
+    data, cfg, spec, few_calls, capsys
+):
+    from sklearn.dummy import (
+        DummyClassifier,
+        DummyRegressor,
+    )
+
+    from {{ cookiecutter.module_name }}.model.train import (
+        build_model,
+    )
+
+    train, test = split_data(cfg)
+    constant = build_model(spec, compose_baseline_model())
+    dummy = DummyClassifier() if spec.is_classification else DummyRegressor()
+    constant.steps[-1] = ("model", dummy)
+    constant.fit(train[spec.feature_names], train[spec.target.name])
+    candidate(constant, spec, test)
+    capsys.readouterr()
+    assert main(["gate"]) == 1
+    err = capsys.readouterr().err
+    assert "promotion refused (no production model yet, on " in err
+    assert "not better than the trivial baseline by promotion.baseline's margin" in err
+    for metric, margin in cfg.promotion.baseline[spec.task].items():
+        line = next(line for line in err.splitlines() if f"baseline {metric}: candidate" in line)
+        assert "-> FAILED, short by" in line
+        if not isinstance(margin, str):  # the same constant as the baseline: short by it all
+            assert line.endswith(f"short by {margin:.4f}"), line
+    assert "budget latency_p95: candidate" in err  # one table: every rule's line
+    assert "Traceback" not in err
+
+
+def compose_baseline_model():
+    """The fast linear model of `experiment=baseline`, of the data's task."""
+    from {{ cookiecutter.module_name }}.config import (
+        compose_config,
+    )
+
+    return compose_config(["experiment=baseline"], conf_dir=ROOT / "conf").model
+
+
+def test_a_candidate_slowed_on_purpose_is_refused_by_the_cost_rule(
+    data, cfg, spec, few_calls, capsys
+):
+    from {{ cookiecutter.module_name }}.model.train import (
+        fit,
+    )
+
+    # The latency cap out of the way: scikit-learn's own time per call varies with the load.
+    train, test = split_data(cfg, "promotion.budget.latency_p95_ms=10000")
+    model = fit(train, spec, compose_baseline_model())
+    # Both served by scikit-learn (no ONNX for a custom estimator): only the wait differs.
+    candidate(Sleepy(model), spec, test)
+    assert main(["promote", "--allow-dirty", "--no-push"]) == 0
+    assert "budget latency_p95: candidate" in capsys.readouterr().out
+
+    candidate(Sleepy(model, seconds=0.05), spec, test)
+    assert main(["gate"]) == 1
+    err = capsys.readouterr().err
+    assert "promotion refused (production v0.0.1, on " in err
+    assert "costlier to serve than promotion.budget allows" in err
+    slowdown = next(line for line in err.splitlines() if "slowdown latency_p50:" in line)
+    assert slowdown.endswith("allowed 1.5x -> FAILED"), slowdown
+    assert "roc_auc: candidate" in err or "r2: candidate" in err  # the same table
+    assert "trivial baseline by" not in err  # the same predictions as production's

@@ -10,6 +10,7 @@ from {{ cookiecutter.module_name }}.monitoring.report import (
     drift_section,
     metrics_figure,
     page,
+    production_section,
     promotion_event,
     traffic,
     version_rows,
@@ -109,3 +110,11 @@ def test_the_page_loads_nothing_from_elsewhere_and_escapes_what_it_shows():
     assert "<title>a &lt;report&gt;</title>" in text and "<h2>Section</h2>" in text
     assert not re.search(r"(src|href)=\"(https?:)?//", text)
     assert metrics_figure([VersionRow("v0.0.1", NOW, "in production", {})], ["f1"]) is None
+
+
+def test_the_production_model_s_cpu_per_million_predictions_is_shown_where_measured():
+    lineage = {"git_sha": "abc", "data": {"path": "data/raw/x.csv", "md5": "d41d"}}
+    measured = production_section("v0.0.2", None, lineage | {"cost": {"cpu_s_per_million": 12.07}})
+    assert "<th>CPU per million predictions</th><td>12.1 CPU-seconds" in measured
+    # A package made before its cost was measured: the fact is left out, not shown as 0.
+    assert "CPU per million" not in production_section("v0.0.1", None, lineage)

@@ -59,3 +59,43 @@ def test_malformed_config_names_the_key(change, message):
 def test_regression_needs_no_classes():
     spec = spec_from_config(BASE | {"task": "regression", "target": {"name": "mass"}})
     assert not spec.is_classification and spec.target.classes == ()
+
+
+def with_column(name: str, rules: dict) -> dict:
+    return BASE | {"columns": BASE["columns"] | {name: rules}}
+
+
+def test_pii_is_read_and_kept_out_of_the_features_unless_said_so():
+    spec = spec_from_config(with_column("email", {"role": "identifier", "pii": True}))
+    assert spec.column("email").pii and spec.pii == {"email"}
+    assert spec.feature_names == ["bill", "island"]
+    assert spec.identifiers == ["penguin_id", "email"]
+    age = {"role": "numeric", "min": 0, "max": 120, "pii": True, "pii_feature": True}
+    chosen = spec_from_config(with_column("age", age))
+    assert chosen.feature_names == ["bill", "island", "age"] and chosen.pii == {"age"}
+    assert spec_from_config(spec_to_config(chosen)) == chosen
+    assert spec_to_config(chosen)["columns"]["age"] == {
+        "role": "numeric",
+        "nullable": False,
+        "min": 0.0,
+        "max": 120.0,
+        "pii": True,
+        "pii_feature": True,
+    }
+
+
+@pytest.mark.parametrize(
+    "rules, message",
+    [
+        ({"role": "numeric", "pii": True}, "add `pii_feature: true` to learn from it"),
+        ({"role": "categorical", "values": ["a"], "pii": True}, "role categorical"),
+        ({"role": "numeric", "pii_feature": True}, "with `pii: true`; remove it, or set both"),
+        ({"role": "identifier", "pii": True, "pii_feature": True}, "numeric or categorical"),
+        ({"role": "identifier", "pii": "yes"}, "columns.contact.pii must be true or false"),
+        ({"role": "identifier", "pii": True, "example": "a@b.org"}, "has an `example:`"),
+    ],
+)
+def test_pii_rules_are_refused_with_the_fix(rules, message):
+    with pytest.raises(SpecError) as error:
+        spec_from_config(with_column("contact", rules), source="conf/data/penguins.yaml")
+    assert message in str(error.value) and "columns.contact" in str(error.value)

@@ -12,6 +12,7 @@ from {{ cookiecutter.module_name }}.config import compose_config
 from {{ cookiecutter.module_name }}.errors import UserFacingError
 from {{ cookiecutter.module_name }}.model.evaluate import (
     HIGHER_IS_BETTER,
+    baseline_metrics,
     classification_metrics,
     model_outputs,
     plot_figures,
@@ -80,6 +81,38 @@ def test_regression_metrics():
     assert scores["mae"] == pytest.approx(2 / 3)
     assert scores["rmse"] == pytest.approx(np.sqrt(4 / 3))
     assert scores["r2"] == pytest.approx(1 - 4 / 2)
+
+
+def test_the_binary_baseline_predicts_the_train_split_s_majority_with_its_shares():
+    """Trained on 0, 0, 0, 1: probability 0.25 of class 1, so always class 0."""
+    spec = SimpleNamespace(is_classification=True)
+    scores = baseline_metrics(spec, np.array([0, 0, 0, 1]), np.array([0, 1]), 0.5)
+    assert scores == pytest.approx(
+        {
+            "accuracy": 0.5,
+            "precision": 0.25,  # class 0: 1 of 2 right; class 1 never predicted: 0
+            "recall": 0.5,  # class 0: 1; class 1: 0
+            "f1": 1 / 3,  # class 0: 2 * 0.5 * 1 / 1.5; class 1: 0
+            "log_loss": -(np.log(0.75) + np.log(0.25)) / 2,
+            "roc_auc": 0.5,  # one score for every row ranks nothing
+        }
+    )
+
+
+def test_the_multiclass_baseline_scores_a_third_of_the_macro_recall():
+    spec = SimpleNamespace(is_classification=True)
+    train = np.array(["a", "a", "b", "c"])
+    scores = baseline_metrics(spec, train, np.array(["a", "b", "c"]), 0.5)
+    assert scores["accuracy"] == pytest.approx(1 / 3)
+    assert scores["recall"] == pytest.approx(1 / 3)
+    assert scores["roc_auc"] == pytest.approx(0.5)
+
+
+def test_the_regression_baseline_is_the_train_split_s_mean():
+    spec = SimpleNamespace(is_classification=False)
+    scores = baseline_metrics(spec, np.array([1.0, 2.0, 3.0]), np.array([1.0, 5.0]), 0.5)
+    # The mean, 2, misses by 1 and 3; the test split's own mean is 3 (squares 4 + 4).
+    assert scores == pytest.approx({"mae": 2.0, "rmse": np.sqrt(5.0), "r2": 1 - 10 / 8})
 
 
 BINARY = (np.array([0, 0, 1, 1]), np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.2, 0.8]]))

@@ -35,9 +35,20 @@ def _serve(args: argparse.Namespace) -> None:
 
     from .release.package import load_package
     from .release.registry import resolve_package_path
+    from .serving.access import (
+        AccessError,
+        access_from_environment,
+        anonymous_refusal,
+        is_loopback,
+    )
 
+    # Refuse bad keys, an open port or a missing or altered model here, with one message,
+    # before any worker starts.
+    access = access_from_environment()
+    refusal = anonymous_refusal(access, args.host, os.environ)
+    if refusal:
+        raise AccessError(refusal)
     path = resolve_package_path(args.model).resolve()
-    # Refuse a missing or altered model here, with one message, before any worker starts.
     version = load_package(path).version
     os.environ["MODEL_PATH"] = str(path)
     os.environ["LOG_LEVEL"] = args.log_level
@@ -53,7 +64,13 @@ def _serve(args: argparse.Namespace) -> None:
     import structlog
     import uvicorn
 
-    structlog.get_logger(__name__).info("serving model", path=str(path), version=version)
+    log = structlog.get_logger(__name__)
+    if access.open:
+        reach = "this machine only" if is_loopback(args.host) else "anyone (ALLOW_ANONYMOUS)"
+        log.warning("serving without API keys", host=args.host, callers=reach)
+    else:
+        log.info("API keys required", keys=len(access.keys), open_metrics=access.open_metrics)
+    log.info("serving model", path=str(path), version=version)
     uvicorn.run(
         f"{__package__}.serving.api:app_from_environment",
         factory=True,
@@ -247,6 +264,12 @@ def _adopt_data(args: argparse.Namespace) -> None:
     width = max(len(name) for name in adoption.notes)
     for name, note in adoption.notes.items():
         print(f"  {name:<{width}}  {note}")
+    if spec.pii:
+        flagged = ", ".join(column.name for column in spec.columns if column.pii)
+        print(
+            f"personal data (pii: true, not features, never logged raw): {flagged}.\n"
+            "Check these: a column wrongly flagged goes back to a feature role without `pii`."
+        )
     print(
         f"wrote {config_path} and made it the default in conf/config.yaml.\n"
         f"Review it, then: make pipeline && make test\n"

@@ -20,6 +20,7 @@ import yaml
 
 from ..errors import UserFacingError
 from .load import READERS, read_table
+from .pii import SAMPLE_VALUES, pii_reason
 from .spec import MAX_CLASSES, TASKS, Column, DataSpec, Target, spec_to_config
 
 CONF_DATA = Path("conf/data")
@@ -103,11 +104,23 @@ def _target(df: pd.DataFrame, target: str, task: str) -> Target:
     return Target(target, classes=tuple(classes))
 
 
+def _pii(name: str, present: pd.Series) -> str | None:
+    """Why the column looks like personal data, from its name or a sample of its values."""
+    if pd.api.types.is_float_dtype(present) or pd.api.types.is_bool_dtype(present):
+        return pii_reason(name, [])  # no kind of personal data is a fraction or a flag
+    if len(present) > SAMPLE_VALUES:
+        present = present.sample(SAMPLE_VALUES, random_state=0)
+    return pii_reason(name, present.astype(str))
+
+
 def _column(name: str, values: pd.Series, rows: int, is_id: bool) -> tuple[Column, str]:
     present = values.dropna()
     missing = rows - len(present)
     nullable = missing > 0
     gaps = f", {missing} missing" if missing else ""
+    if reason := _pii(name, present):
+        # No example and no values: the config must hold no raw value of it.
+        return Column(name, "identifier", pii=True), f"pii: {reason}; not a feature"
     if is_id:
         return Column(name, "identifier"), "identifier (--id)"
     if present.empty:
@@ -212,7 +225,8 @@ def config_text(base: Mapping, spec: DataSpec, raw_path: Path, source: Path) -> 
     header = (
         f"# Inferred by `adopt-data` from {source.name}: review it. Each column's role is\n"
         "# numeric (min, max), categorical (values), identifier (kept, not learned from) or\n"
-        "# ignored; nullable says whether a value may be missing. The schemas, the model's\n"
+        "# ignored; nullable says whether a value may be missing; pii: true marks personal\n"
+        "# data, never learned from nor written raw. The schemas, the model's\n"
         "# preprocessing, the API and the tests all follow this file.\n"
     )
     return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

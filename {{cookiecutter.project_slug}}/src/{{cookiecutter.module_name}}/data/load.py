@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from .. import COMMAND
 from ..artifacts import atomic_path
 from ..errors import DataValidationError, UserFacingError
+from .pii import mask
 from .spec import DataSpec, spec_from_config
 
 log = structlog.get_logger(__name__)
@@ -59,10 +60,13 @@ TABLE_RULES = {
 }
 
 
-def describe_failures(failure_cases: pd.DataFrame, first_row: int = 1, limit: int = 5) -> str:
+def describe_failures(
+    failure_cases: pd.DataFrame, first_row: int = 1, limit: int = 5, pii: frozenset = frozenset()
+) -> str:
     """One line per broken (column, rule): how many rows, which rows and which values.
 
-    Rows are numbered from `first_row` for the first data row (the line after the header).
+    Rows are numbered from `first_row` for the first data row (the line after the header);
+    the values of `pii` columns are masked.
     """
     lines = []
     for (column, check), group in failure_cases.groupby(["column", "check"], sort=False):
@@ -75,7 +79,8 @@ def describe_failures(failure_cases: pd.DataFrame, first_row: int = 1, limit: in
             continue
         numbers = ", ".join(str(int(i) + first_row) for i in rows.head(limit))
         more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
-        values = ", ".join(repr(v) for v in group["failure_case"].head(limit))
+        shown = group["failure_case"].head(limit)
+        values = ", ".join(repr(mask(v) if column in pii else v) for v in shown)
         lines.append(
             f"column {column!r} fails rule {check} in {len(rows)} row(s): "
             f"rows {numbers}{more} (values {values})"
@@ -90,9 +95,10 @@ def validate(df: pd.DataFrame, schema, first_row: int = 1) -> pd.DataFrame:
     try:
         return schema.validate(df, lazy=True)
     except pandera.errors.SchemaErrors as exc:
+        pii = frozenset(n for n, c in schema.columns.items() if (c.metadata or {}).get("pii"))
         raise DataValidationError(
             "the data does not match the rules in conf/data:\n"
-            + describe_failures(exc.failure_cases, first_row=first_row)
+            + describe_failures(exc.failure_cases, first_row=first_row, pii=pii)
         ) from None
 
 

@@ -33,7 +33,7 @@ def feature_column(column: Column) -> pa.Column:
         nullable=column.nullable,
         coerce=True,
         description=column.description or None,
-        metadata={"example": column.example_value},
+        metadata={"example": column.example_value, "pii": column.pii},
     )
 
 

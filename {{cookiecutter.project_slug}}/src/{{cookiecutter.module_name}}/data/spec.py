@@ -35,6 +35,9 @@ class Column:
     values: tuple[str, ...] = ()
     description: str = ""
     example: Any = None
+    # Personal data: never written raw (see data/pii.py); a feature only with pii_feature.
+    pii: bool = False
+    pii_feature: bool = False
 
     @property
     def is_feature(self) -> bool:
@@ -82,6 +85,15 @@ class DataSpec:
         return [column.name for column in self.columns if column.role == "categorical"]
 
     @property
+    def identifiers(self) -> list[str]:
+        """The identifier columns: passed through with a record, never learned from."""
+        return [column.name for column in self.columns if column.role == "identifier"]
+
+    @property
+    def pii(self) -> frozenset[str]:
+        return frozenset(column.name for column in self.columns if column.pii)
+
+    @property
     def is_classification(self) -> bool:
         return self.task == "classification"
 
@@ -103,9 +115,11 @@ def _column(name: str, rules: Mapping, where: str) -> Column:
     role = rules.get("role")
     if role not in ROLES:
         raise SpecError(f"{where}.role is {role!r}: use one of {', '.join(ROLES)}.")
-    unknown = set(rules) - {"role", "nullable", "min", "max", "values", "description", "example"}
+    known = {"role", "nullable", "min", "max", "values", "description", "example", "pii"}
+    unknown = set(rules) - known - {"pii_feature"}
     if unknown:
         raise SpecError(f"{where} has unknown keys {sorted(unknown)}.")
+    pii, pii_feature = _pii(rules, role, where)
     values = tuple(str(value) for value in rules.get("values") or ())
     if role == "categorical" and not values:
         raise SpecError(f"{where} is categorical but lists no `values:`; list the allowed values.")
@@ -121,7 +135,33 @@ def _column(name: str, rules: Mapping, where: str) -> Column:
         values=values,
         description=str(rules.get("description") or ""),
         example=rules.get("example"),
+        pii=pii,
+        pii_feature=pii_feature,
     )
+
+
+def _pii(rules: Mapping, role: str, where: str) -> tuple[bool, bool]:
+    pii, pii_feature = rules.get("pii", False), rules.get("pii_feature", False)
+    for key, value in (("pii", pii), ("pii_feature", pii_feature)):
+        if not isinstance(value, bool):
+            raise SpecError(f"{where}.{key} must be true or false, not {value!r}.")
+    if pii_feature and not (pii and role in FEATURE_ROLES):
+        raise SpecError(
+            f"{where}.pii_feature is for a numeric or categorical column with `pii: true`; "
+            "remove it, or set both."
+        )
+    if pii and role in FEATURE_ROLES and not pii_feature:
+        raise SpecError(
+            f"{where} is personal data (pii: true) with role {role}: a pii column is not "
+            "learned from unless you say so. Use role: identifier (or ignored), or add "
+            "`pii_feature: true` to learn from it (its values stay out of the logs)."
+        )
+    if pii and rules.get("example") is not None:
+        raise SpecError(
+            f"{where} is personal data (pii: true) and has an `example:`: remove it, so "
+            "that no raw value of it is kept in the config or the model package."
+        )
+    return pii, pii_feature
 
 
 def spec_from_config(data: Mapping, source: str = "conf/data") -> DataSpec:
@@ -174,5 +214,9 @@ def spec_to_config(spec: DataSpec) -> dict:
             rules["description"] = column.description
         if column.example is not None:
             rules["example"] = column.example
+        if column.pii:
+            rules["pii"] = True
+        if column.pii_feature:
+            rules["pii_feature"] = True
         columns[column.name] = rules
     return {"task": spec.task, "target": target, "columns": columns}

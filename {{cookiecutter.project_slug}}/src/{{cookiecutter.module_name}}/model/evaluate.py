@@ -22,7 +22,7 @@ from sklearn import metrics
 
 from ..data.load import data_spec
 from ..data.spec import DataSpec
-from .features import model_input
+from .outputs import model_outputs, predicted_labels
 
 if TYPE_CHECKING:
     from dvclive import Live
@@ -42,14 +42,6 @@ HIGHER_IS_BETTER = {
     "mae": False,
     "r2": True,
 }
-
-
-def predicted_labels(proba: np.ndarray, classes: list, threshold: float) -> np.ndarray:
-    """Binary: the second class when its probability reaches the threshold; else the likeliest."""
-    labels = np.asarray(classes)
-    if len(classes) == 2:
-        return labels[(proba[:, 1] >= threshold).astype(int)]
-    return labels[proba.argmax(axis=1)]
 
 
 def classification_metrics(
@@ -86,10 +78,29 @@ def regression_metrics(y_true: np.ndarray, predicted: np.ndarray) -> dict[str, f
     }
 
 
-def model_outputs(model, frame: pd.DataFrame, spec: DataSpec) -> np.ndarray:
-    """The fitted pipeline's probabilities (classification) or values (regression)."""
-    x = model_input(frame, spec)
-    return model.predict_proba(x) if spec.is_classification else model.predict(x)
+def baseline_outputs(spec: DataSpec, y_train: np.ndarray, rows: int) -> tuple[np.ndarray, list]:
+    """The trivial model's outputs for `rows` rows, fitted on the train split's target alone.
+
+    Classification: the class shares of the train split (scikit-learn's "prior" strategy,
+    which predicts the most frequent class, as "most_frequent" does, but gives the shares
+    as probabilities: a log loss of 0/1 probabilities would be infinite, not a baseline).
+    Regression: the train split's mean. Returns the outputs and the classes, in order.
+    """
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    x_train, x = np.zeros((len(y_train), 1)), np.zeros((rows, 1))
+    if spec.is_classification:
+        dummy = DummyClassifier(strategy="prior").fit(x_train, y_train)
+        return dummy.predict_proba(x), dummy.classes_.tolist()
+    return DummyRegressor(strategy="mean").fit(x_train, y_train).predict(x), []
+
+
+def baseline_metrics(
+    spec: DataSpec, y_train: np.ndarray, y_true: np.ndarray, threshold: float
+) -> dict[str, float]:
+    """The trivial model's metrics on the test split's target `y_true`."""
+    outputs, classes = baseline_outputs(spec, np.asarray(y_train), len(y_true))
+    return task_metrics(spec, np.asarray(y_true), outputs, classes, threshold)
 
 
 def task_metrics(
@@ -228,14 +239,18 @@ def run(cfg: DictConfig) -> dict[str, float]:
     classes = model.classes_.tolist() if spec.is_classification else []
     threshold = float(cfg.evaluate.threshold)
     scores = task_metrics(spec, y_true, outputs, classes, threshold)
+    train = pd.read_parquet(cfg.data.train_path, columns=[spec.target.name])
+    baseline = baseline_metrics(spec, train[spec.target.name].to_numpy(), y_true, threshold)
     # DVCLive writes metrics.json and the plot data in the formats DVC reads;
     # dvc.yaml declares them, so DVCLive must not edit it.
     with Live(dir=cfg.artifacts.evaluation, dvcyaml=None, save_dvc_exp=False, report=None) as live:
         for name, value in scores.items():
             live.log_metric(name, value, plot=False)
+        for name, value in baseline.items():  # nested in metrics.json: {"baseline": {...}}
+            live.log_metric(f"baseline/{name}", value, plot=False)
         _log_plot_data(live, spec, y_true, outputs, classes, threshold)
         # plots/images/, where DVCLive keeps images: it empties the folder on each run.
         images = Path(live.plots_dir) / "images"
         save_images(plot_figures(spec, y_true, outputs, classes, threshold), images)
-    log.info("model evaluated", **scores)
+    log.info("model evaluated", **scores, baseline=baseline)
     return scores

@@ -15,7 +15,8 @@ from ..artifacts import atomic_path
 from ..data.load import data_spec
 from ..data.spec import DataSpec
 from ..errors import UserFacingError
-from .features import build_preprocessor, model_input
+from .features import build_preprocessor
+from .outputs import model_input
 
 log = structlog.get_logger(__name__)
 

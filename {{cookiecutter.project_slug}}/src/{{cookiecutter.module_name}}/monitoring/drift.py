@@ -12,15 +12,21 @@ from typing import Any
 
 import pandas as pd
 
-from ..data.spec import DataSpec
+from ..data.spec import Column, DataSpec
 
 PREDICTION = "prediction"
 
 
+def monitored(spec: DataSpec) -> list[Column]:
+    """The features drift is measured on: personal data (pii) is logged as hashes at most,
+    and a report must not show its values, so it is left out."""
+    return [column for column in spec.features if not column.pii]
+
+
 def drift_frames(frame: pd.DataFrame, spec: DataSpec) -> pd.DataFrame:
-    """The features and the prediction, typed by the data config's roles."""
+    """The monitored features and the prediction, typed by the data config's roles."""
     columns = {}
-    for column in spec.features:
+    for column in monitored(spec):
         values = frame[column.name] if column.name in frame else pd.Series(index=frame.index)
         if column.role == "numeric":
             columns[column.name] = pd.to_numeric(values, errors="coerce").astype("float64")
@@ -46,8 +52,8 @@ def measure_drift(
     from evidently.metrics import ValueDrift
     from evidently.presets import DataDriftPreset
 
-    numeric = [c.name for c in spec.features if c.role == "numeric"]
-    categorical = [c.name for c in spec.features if c.role == "categorical"]
+    numeric = [c.name for c in monitored(spec) if c.role == "numeric"]
+    categorical = [c.name for c in monitored(spec) if c.role == "categorical"]
     (numeric if not spec.is_classification else categorical).append(PREDICTION)
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
     overrides = dict(settings.get("columns") or {})
@@ -57,7 +63,7 @@ def measure_drift(
     report = Report(
         [
             DataDriftPreset(
-                columns=spec.feature_names,
+                columns=[column.name for column in monitored(spec)],
                 drift_share=float(settings["drift_share"]),
                 per_column_method=methods or None,
                 per_column_threshold=thresholds or None,
@@ -103,6 +109,6 @@ def summarise(result: Mapping[str, Any], spec: DataSpec) -> dict:
     return {
         "dataset_drift": bool(dataset_drift),
         "drifted_share": share,
-        "columns": {name: columns[name] for name in spec.feature_names if name in columns},
+        "columns": {c.name: columns[c.name] for c in monitored(spec) if c.name in columns},
         "prediction": columns[PREDICTION],
     }

@@ -88,6 +88,8 @@ def monitor(
         "model_versions": sorted(rows["model_version"].unique().tolist()) if len(rows) else [],
         "reference": {"model_version": package.version},
         "min_rows": settings["min_rows"],
+        # Features not judged for drift because they are personal data.
+        "pii_left_out": sorted(column.name for column in spec.features if column.pii),
     }
     if labels_path:
         allowances = OmegaConf.to_container(cfg.promotion.allowance, resolve=True)[spec.task]

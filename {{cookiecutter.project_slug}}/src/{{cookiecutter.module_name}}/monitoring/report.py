@@ -201,6 +201,10 @@ def production_section(version: str | None, event: dict | None, lineage: dict | 
             ["data", f"{data.get('path', '')} (md5 {data.get('md5', '')})"],
             ["packaged", lineage.get("created_at", "")],
         ]
+        cost = lineage.get("cost") or {}  # measured when packaged; older packages lack it
+        if "cpu_s_per_million" in cost:
+            cpu = f"{cost['cpu_s_per_million']:.3g} CPU-seconds (batch scoring, as packaged)"
+            facts.append(["CPU per million predictions", cpu])
         parts.append(_facts(facts))
     return "".join(parts)
 

@@ -1,10 +1,16 @@
-"""The promotion gate: pure rules over two sets of metrics, no files, no models.
+"""The promotion gate: pure rules over metrics and cost figures, no files, no models.
 
-Each metric of the gate has an allowance: how much worse than production the
-candidate may score. The direction comes from `HIGHER_IS_BETTER`: a higher-is-better
-metric may drop by the allowance, an error metric may rise by it. An allowance is a
-number in the metric's own units, or a share of production's value such as "5%"
-(the way to bound an error whose scale depends on the data, like rmse).
+Three rules, each one line of the gate's table:
+- against production: each metric has an allowance, how much worse than production the
+  candidate may score. The direction comes from `HIGHER_IS_BETTER`: a higher-is-better
+  metric may drop by the allowance, an error metric may rise by it;
+- `baseline`: the candidate must beat the trivial model (most frequent class; mean) by
+  a margin on each metric listed;
+- cost: `budget` caps a figure (latency p95, package size); `slowdown` caps the ratio of
+  the candidate's latency to production's, measured side by side.
+An allowance or a margin is a number in the metric's own units, or a share of the
+reference's value such as "5%" (the way to bound an error whose scale depends on the
+data, like rmse).
 """
 
 from __future__ import annotations
@@ -47,8 +53,85 @@ class MetricCheck:
         )
 
 
-def allowance_value(metric: str, allowance, production: float) -> float:
-    """A number, or "N%" of production's value."""
+@dataclass(frozen=True)
+class BaselineCheck:
+    """One metric of the baseline rule: the candidate must beat the trivial model by `margin`."""
+
+    metric: str
+    candidate: float
+    baseline: float
+    margin: float
+    higher_is_better: bool = True
+
+    @property
+    def better_by(self) -> float:
+        change = self.candidate - self.baseline
+        return change if self.higher_is_better else -change
+
+    @property
+    def passed(self) -> bool:
+        return self.better_by >= self.margin - 1e-12
+
+    def __str__(self) -> str:
+        move = "gain" if self.higher_is_better else "fall"
+        verdict = "ok" if self.passed else f"FAILED, short by {self.margin - self.better_by:.4f}"
+        return (
+            f"baseline {self.metric}: candidate {self.candidate:.4f}, baseline "
+            f"{self.baseline:.4f}, required {move} {self.margin:.4f} -> {verdict}"
+        )
+
+
+@dataclass(frozen=True)
+class BudgetCheck:
+    """One cost figure of the candidate against its cap in conf/."""
+
+    figure: str
+    candidate: float
+    limit: float
+    unit: str
+
+    @property
+    def passed(self) -> bool:
+        return self.candidate <= self.limit
+
+    def __str__(self) -> str:
+        verdict = "ok" if self.passed else f"FAILED, over by {self.candidate - self.limit:.2f}"
+        return (
+            f"budget {self.figure}: candidate {self.candidate:.2f} {self.unit}, "
+            f"limit {self.limit:g} {self.unit} -> {verdict}"
+        )
+
+
+@dataclass(frozen=True)
+class SlowdownCheck:
+    """The candidate's latency against production's, measured side by side."""
+
+    figure: str
+    candidate: float
+    production: float
+    max_ratio: float
+
+    @property
+    def ratio(self) -> float:
+        return self.candidate / self.production if self.production > 0 else float("inf")
+
+    @property
+    def passed(self) -> bool:
+        return self.ratio <= self.max_ratio
+
+    def __str__(self) -> str:
+        verdict = "ok" if self.passed else "FAILED"
+        return (
+            f"slowdown {self.figure}: candidate {self.candidate:.3f} ms, production "
+            f"{self.production:.3f} ms, {self.ratio:.2f}x, allowed {self.max_ratio:g}x -> {verdict}"
+        )
+
+
+Check = MetricCheck | BaselineCheck | BudgetCheck | SlowdownCheck
+
+
+def allowance_value(metric: str, allowance, production: float, setting: str = SETTING) -> float:
+    """A number, or "N%" of the reference's (production's or the baseline's) value."""
     if isinstance(allowance, str) and allowance.strip().endswith("%"):
         try:
             return abs(production) * float(allowance.strip()[:-1]) / 100
@@ -56,9 +139,10 @@ def allowance_value(metric: str, allowance, production: float) -> float:
             pass
     elif isinstance(allowance, int | float) and not isinstance(allowance, bool):
         return float(allowance)
+    noun = "an allowance" if setting == SETTING else "a margin"
     raise UserFacingError(
-        f"{SETTING}: {metric}: {allowance!r} is not an allowance: give a number, or a share "
-        "of production's value such as '5%'."
+        f"{setting}: {metric}: {allowance!r} is not {noun}: give a number, or a share "
+        "of the reference's value such as '5%'."
     )
 
 
@@ -85,3 +169,49 @@ def check_gate(
         )
         for name, allowance in allowances.items()
     ]
+
+
+def check_baseline(
+    candidate: Mapping[str, float], baseline: Mapping[str, float], margins: Mapping[str, object]
+) -> list[BaselineCheck]:
+    """Each listed metric: the candidate against the trivial model, with its margin."""
+    setting = "promotion.baseline in conf/config.yaml"
+    unknown = sorted(set(margins) - set(candidate))
+    if unknown:
+        raise UserFacingError(
+            f"{setting} names unknown metrics {unknown}; choose from {sorted(candidate)}."
+        )
+    return [
+        BaselineCheck(
+            name,
+            candidate[name],
+            baseline[name],
+            allowance_value(name, margin, baseline[name], setting),
+            HIGHER_IS_BETTER[name],
+        )
+        for name, margin in margins.items()
+    ]
+
+
+def check_cost(
+    candidate: Mapping[str, float],
+    budget: Mapping[str, float],
+    production: Mapping[str, float] | None = None,
+) -> list[BudgetCheck | SlowdownCheck]:
+    """The candidate's cost against `promotion.budget`: latency p95 and package size caps,
+    and, when production was measured beside it, its latency p50 as a ratio of production's
+    (the median: the ratio of two tails would swing with a single stall)."""
+    checks: list[BudgetCheck | SlowdownCheck] = [
+        BudgetCheck("latency_p95", candidate["latency_p95_ms"], budget["latency_p95_ms"], "ms"),
+        BudgetCheck("package_size", candidate["package_mb"], budget["package_mb"], "MB"),
+    ]
+    if production is not None:
+        checks.append(
+            SlowdownCheck(
+                "latency_p50",
+                candidate["latency_p50_ms"],
+                production["latency_p50_ms"],
+                budget["max_slowdown"],
+            )
+        )
+    return checks

@@ -5,14 +5,19 @@ A package is a directory with
 - `signature.json`: what the predict path needs: the data spec, the task, the classes
   in the model's order, the decision threshold and the fitted preprocessing as arrays;
 - `model.onnx` (when verified): the estimator alone, for ONNX Runtime (the preprocessing
-  runs in numpy from `signature.json`, see `model.features.Encoding`);
+  runs in numpy from `signature.json`, see `model.encoding.Encoding`);
 - `lineage.json`: the git sha and the code and config files that differed from it
   (`git_dirty`, `git_changes`), the DVC hash of the raw data, the resolved config, the
-  metrics, the library versions, the ONNX verification and the sha256 of each file.
+  metrics, the library versions, the ONNX verification, the sha256 of each file and
+  what the model costs to serve (`cost`, see `release.cost`).
 
 ONNX is verified, not assumed: `package` scores a sample of the test split with both
 scikit-learn and ONNX Runtime and ships `model.onnx` only when they agree within the
 tolerance. Loading checks every sha256 first, so a changed or corrupt file is refused.
+
+Loading a package with ONNX needs only numpy and ONNX Runtime: the service image has no
+scikit-learn, pandas or Hydra, so what only packaging or the scikit-learn path uses is
+imported where it is used.
 """
 
 from __future__ import annotations
@@ -26,22 +31,22 @@ from dataclasses import dataclass
 from functools import cached_property
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import joblib
 import numpy as np
-import pandas as pd
 import structlog
-from omegaconf import DictConfig, OmegaConf
 
 from ..artifacts import atomic_dir
-from ..data.load import data_spec
 from ..data.spec import DataSpec, spec_from_config, spec_to_config
 from ..errors import UserFacingError
 from ..log import git_sha
-from ..model.evaluate import model_outputs, predicted_labels
-from ..model.features import Encoding
+from ..model.encoding import Encoding
+from ..model.outputs import model_outputs, predicted_labels
 from ..worktree import RUN_INPUTS, changed_files
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from omegaconf import DictConfig
 
 log = structlog.get_logger(__name__)
 
@@ -115,6 +120,15 @@ class ModelPackage:
     def model(self) -> Any:
         """The scikit-learn pipeline, as trained."""
         try:
+            import joblib
+            import sklearn  # noqa: F401 - unpickling the pipeline needs it
+        except ImportError as exc:
+            raise ModelPackageError(
+                f"{self.path} has no verified ONNX file, so scikit-learn serves it, and this "
+                f"environment lacks {exc.name}: install the sklearn group (`uv sync --group "
+                "sklearn`; `make image` adds it to the image of such a package)."
+            ) from None
+        try:
             return joblib.load(self.path / MODEL_FILE)
         except Exception as exc:  # unpickling can fail with any error type
             raise ModelPackageError(
@@ -161,6 +175,8 @@ def data_hash(raw_path: Path | str) -> str:
     raw_path = Path(raw_path)
     pointer = raw_path.with_name(raw_path.name + ".dvc")
     if pointer.exists():
+        from omegaconf import OmegaConf
+
         return str(OmegaConf.load(pointer).outs[0].md5)
     # Not tracked by DVC (yet): the same md5 DVC would record.
     return hashlib.md5(raw_path.read_bytes(), usedforsecurity=False).hexdigest()
@@ -174,6 +190,8 @@ def library_versions() -> dict[str, str]:
 
 def collect_lineage(cfg: DictConfig) -> dict:
     """Where the model came from: code, data, config and scores."""
+    from omegaconf import OmegaConf
+
     metrics_file = Path(cfg.artifacts.evaluation) / "metrics.json"
     # The run's own records (dvc.lock, metrics) are still being written: only its
     # inputs say whether git_sha holds what built the model.
@@ -326,6 +344,8 @@ def build_package(
     tolerance: float = 1e-6,
 ) -> Path:
     """Package a fitted model: signature, verified ONNX when possible, lineage."""
+    import joblib
+
     model = joblib.load(model_file)
     targets = check_frame.get(spec.target.name)
     signature = make_signature(model, spec, threshold, targets)
@@ -369,7 +389,25 @@ def load_package(path: Path | str) -> ModelPackage:
     return ModelPackage(lineage=lineage, signature=signature, path=path)
 
 
+def record_cost(path: Path | str, frame: pd.DataFrame) -> dict[str, float]:
+    """Measure what the package costs to serve (`release.cost`) and add it to its lineage
+    as `cost`; the lineage is outside the checksums, so the package stays valid."""
+    from .cost import measure
+
+    package = load_package(path)
+    cost = measure(package, frame)
+    lineage_file = Path(path) / LINEAGE_FILE
+    partial = lineage_file.with_suffix(".tmp")
+    partial.write_text(json.dumps(package.lineage | {"cost": cost}, indent=2) + "\n")
+    partial.replace(lineage_file)  # whole or not at all
+    return cost
+
+
 def run(cfg: DictConfig) -> Path:
+    import pandas as pd
+
+    from ..data.load import data_spec
+
     spec = data_spec(cfg)
     test = pd.read_parquet(cfg.data.test_path)
     target = build_package(
@@ -381,6 +419,9 @@ def run(cfg: DictConfig) -> Path:
         threshold=float(cfg.evaluate.threshold),
         tolerance=float(cfg.package.onnx_tolerance),
     )
+    cost = record_cost(target, test)
     package = load_package(target)
-    log.info("model packaged", path=str(target), version=package.version, onnx=package.has_onnx)
+    log.info(
+        "model packaged", path=str(target), version=package.version, onnx=package.has_onnx, **cost
+    )
     return target

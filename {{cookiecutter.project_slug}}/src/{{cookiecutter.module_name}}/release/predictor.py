@@ -4,19 +4,26 @@ Input is validated with the schema built from the package's own data spec, then
 scored by ONNX Runtime behind the numpy preprocessing (`model.onnx`), or by the
 scikit-learn pipeline when the package has no verified ONNX file. The outputs follow
 the task: a label and the probability of each class, or a number.
+
+The API's path (`records`, with ONNX) needs only numpy and ONNX Runtime: pandas, pandera
+and scikit-learn are imported by the paths that use them (the scikit-learn fallback and
+`predict_frame`, for batch scoring and the gate), so the service image can leave them out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
-from ..data.load import validate
-from ..data.schema import feature_schema
-from ..model.evaluate import model_outputs, predicted_labels
+from ..model.outputs import model_outputs, predicted_labels
 from .package import ModelPackage
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pandera.pandas as pa
 
 PREDICTION = "prediction"
 
@@ -34,11 +41,17 @@ class Predictor:
         self.spec = package.spec
         self.classes = package.classes
         self.threshold = package.threshold
-        self.schema = feature_schema(self.spec)
         self._class_names = [str(c) for c in self.classes]
         self._onnx = package.onnx_model(threads)
         if self._onnx is None:
             package.model  # noqa: B018 - load now, so a broken model fails at start-up
+
+    @cached_property
+    def schema(self) -> pa.DataFrameSchema:
+        """The feature columns' schema, for frames (`predict_frame`)."""
+        from ..data.schema import feature_schema
+
+        return feature_schema(self.spec)
 
     @property
     def engine(self) -> str:
@@ -48,6 +61,7 @@ class Predictor:
         """Class probabilities (rows x classes) or values (rows) for valid feature columns."""
         if self._onnx is not None:
             return self._onnx.outputs(columns, rows)
+        import pandas as pd
         import sklearn
 
         frame = pd.DataFrame({name: columns[name] for name in self.spec.feature_names})
@@ -77,6 +91,10 @@ class Predictor:
         Columns that are not features (ids, the target, ...) are ignored; `first_row`
         numbers the frame's first row in error messages (its row in the file).
         """
+        import pandas as pd
+
+        from ..data.load import validate
+
         features = df[[column for column in df.columns if column in self.schema.columns]]
         # Number rows by position: a chunk's index may not start at 0.
         validated = validate(features.reset_index(drop=True), self.schema, first_row=first_row)

@@ -32,13 +32,13 @@ import structlog
 from .. import COMMAND, remote, worktree
 from ..artifacts import atomic_dir
 from ..errors import UserFacingError
-from .gate import MetricCheck, check_gate
 from .package import LINEAGE_FILE, load_package
 
 if TYPE_CHECKING:
     import pandas as pd
     from omegaconf import DictConfig
 
+    from .gate import Check
     from .package import ModelPackage
 
 log = structlog.get_logger(__name__)
@@ -57,7 +57,7 @@ class PromotionRefused(UserFacingError):
 class Promotion:
     version: str | None
     previous: str | None
-    checks: list[MetricCheck]
+    checks: list[Check]
     candidate_scores: dict[str, float]
 
 
@@ -264,21 +264,33 @@ def gate(cfg: DictConfig) -> Promotion:
     """Score the candidate and production on the test split and apply the gate; refuse a
     candidate that fails it. Registers nothing: `promote` does that once this passes.
 
+    The gate's rules: no worse than production (`promotion.allowance`), better than the
+    trivial model fitted on the train split (`promotion.baseline`), and within the cost
+    budget (`promotion.budget`), its latency timed beside production's in this process.
+
     `Promotion.version` is production's version when the candidate is production already
     (same checksum), else None; `candidate_scores` are the candidate's metrics.
     """
-    candidate = load_package(Path(cfg.artifacts.package))
-    test_path = Path(cfg.data.test_path)
-    if not test_path.exists():
-        raise UserFacingError(f"{test_path} not found: run `make pipeline` first.")
+    # Imported here: the gate needs the metrics code, which serving leaves out.
     import pandas as pd
+    from omegaconf import OmegaConf
 
+    from .cost import feature_records, latency_figures, package_mb, side_by_side
+    from .gate import check_baseline, check_cost, check_gate
+    from .predictor import Predictor
+
+    candidate = load_package(Path(cfg.artifacts.package))
+    test_path, train_path = Path(cfg.data.test_path), Path(cfg.data.train_path)
+    for path in (test_path, train_path):
+        if not path.exists():
+            raise UserFacingError(f"{path} not found: run `make pipeline` first.")
     test = pd.read_parquet(test_path)
     candidate_scores = score(candidate, test)
     task = candidate.spec.task
 
     previous = production_version()
-    checks: list[MetricCheck] = []
+    production = None
+    checks: list[Check] = []
     if previous is not None:
         _fetch(previous)
         production = load_package(package_dir(previous))
@@ -289,20 +301,53 @@ def gate(cfg: DictConfig) -> Promotion:
                 f"the candidate is a {task} model and production {previous} a "
                 f"{production.spec.task} model: they cannot be compared on one test split."
             )
-        production_scores = score(production, test)
-        from omegaconf import OmegaConf
-
         allowances = OmegaConf.to_container(cfg.promotion.allowance[task])
-        checks = check_gate(candidate_scores, production_scores, allowances)
-        failed = [check for check in checks if not check.passed]
-        if failed:
-            lines = "\n".join(f"  {check}" for check in checks)
-            raise PromotionRefused(
-                f"promotion refused: the candidate scores worse than production {previous} "
-                f"on {test_path} by more than the gate allows "
-                f"(promotion.allowance.{task} in conf/config.yaml):\n{lines}"
-            )
+        checks += check_gate(candidate_scores, score(production, test), allowances)
+
+    baseline = _baseline_scores(candidate, train_path, test)
+    margins = OmegaConf.to_container(cfg.promotion.baseline[task])
+    checks += check_baseline(candidate_scores, baseline, margins)
+
+    predictors = [Predictor(candidate)] + ([Predictor(production)] if production else [])
+    timings = side_by_side(predictors, feature_records(test, candidate.spec))
+    # Only latency is timed here: the batch figures stay in each package's lineage.
+    costs = [latency_figures(latencies) for latencies in timings]
+    costs[0]["package_mb"] = package_mb(candidate.path)
+    budget = OmegaConf.to_container(cfg.promotion.budget)
+    checks += check_cost(costs[0], budget, costs[1] if production else None)
+
+    failed = [check for check in checks if not check.passed]
+    if failed:
+        rules = "; ".join(dict.fromkeys(_rule(check) for check in failed))
+        against = f"production {previous}" if previous else "no production model yet"
+        lines = "\n".join(f"  {check}" for check in checks)
+        raise PromotionRefused(
+            f"promotion refused ({against}, on {test_path}): the candidate is {rules} "
+            f"(conf/config.yaml):\n{lines}"
+        )
     return Promotion(None, previous, checks, candidate_scores)
+
+
+def _rule(check: Check) -> str:
+    """The rule a failed check breaks, and its setting."""
+    from .gate import BaselineCheck, MetricCheck
+
+    if isinstance(check, MetricCheck):
+        return "worse than production by more than promotion.allowance allows"
+    if isinstance(check, BaselineCheck):
+        return "not better than the trivial baseline by promotion.baseline's margin"
+    return "costlier to serve than promotion.budget allows"
+
+
+def _baseline_scores(candidate: ModelPackage, train_path: Path, test: pd.DataFrame) -> dict:
+    """The trivial model's metrics, fitted on the train split and scored on `test`."""
+    import pandas as pd
+
+    from ..model.evaluate import baseline_metrics
+
+    target = candidate.spec.target.name
+    y_train = pd.read_parquet(train_path, columns=[target])[target].to_numpy()
+    return baseline_metrics(candidate.spec, y_train, test[target].to_numpy(), candidate.threshold)
 
 
 def promote(cfg: DictConfig, allow_dirty: bool = False) -> Promotion:

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
@@ -33,15 +34,35 @@ from pydantic import (
     create_model,
 )
 
+from .. import COMMAND
+from ..data.pii import mask, masked
 from ..data.spec import Column, DataSpec
 from ..release.package import load_package
 from ..release.predictor import Predictor
+from .access import MAX_REQUEST_RECORDS, Access, access_from_environment
 from .metrics import ServiceMetrics
-from .prediction_log import LOG_BACKUPS, LOG_MAX_BYTES, PREDICTION_LOG, PredictionLog
+from .prediction_log import (
+    LOG_BACKUPS,
+    LOG_MAX_BYTES,
+    PII_KEY_VARIABLE,
+    PREDICTION_LOG,
+    PredictionLog,
+    logged_fields,
+)
 
-MAX_RECORDS = 10_000
+log = structlog.get_logger(__name__)
+
 # Bigger requests are scored in the thread pool, so they do not hold up small ones.
 THREAD_POOL_ROWS = 512
+NEEDS_KEY = "An API key is needed: send `Authorization: Bearer <key>` or `X-API-Key: <key>`."
+TOO_BIG = "The body is over {} bytes: send fewer records a request, or score a file in batch."
+TOO_MANY = "More than {} records: send fewer a request, or score a file in batch."
+KEYED_PATHS = ("/predict", "/metadata")
+CHALLENGE = f'Bearer realm="{COMMAND}"'
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer"},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+}
 
 
 def request_field(column: Column) -> tuple[Any, Any]:
@@ -66,16 +87,25 @@ def request_field(column: Column) -> tuple[Any, Any]:
     return annotation, field
 
 
-def request_body(spec: DataSpec) -> Any:
-    """The request body's type: one Record (a row of features) or a list of them."""
+def passthrough_field(column: Column) -> tuple[Any, Any]:
+    """An identifier: optional, not used by the model, logged so predictions can be joined."""
+    kept = "logged as its keyed hash" if column.pii else "logged as sent"
+    description = f"{column.description or column.name}; not used by the model, {kept}"
+    return str | int | None, Field(default=None, description=description)
+
+
+def request_body(spec: DataSpec, max_records: int = MAX_REQUEST_RECORDS) -> Any:
+    """The request body's type: one Record (a row of features, and optionally the data
+    config's identifiers) or a list of them."""
     example = {column.name: column.example_value for column in spec.features}
     record = create_model(
         "Record",
         __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [example]}),
         __doc__="One row of features, as described in the data config.",
         **{column.name: request_field(column) for column in spec.features},
+        **{name: passthrough_field(spec.column(name)) for name in spec.identifiers},
     )
-    records = Annotated[list[record], Field(min_length=1, max_length=MAX_RECORDS)]
+    records = Annotated[list[record], Field(min_length=1, max_length=max_records)]
     # One record or a list of them; the JSON type picks which, so errors speak of that one only.
     payload = Annotated[
         Annotated[record, Tag("record")] | Annotated[records, Tag("records")],
@@ -110,10 +140,45 @@ def response_model(spec: DataSpec, classes: list) -> type[BaseModel]:
     )
 
 
+def masked_error(error: dict, pii: frozenset[str]) -> dict:
+    """A validation error whose `input` shows no raw value of a pii field."""
+    if "input" not in error or not pii:
+        return error
+    value = error["input"]
+    if any(part in pii for part in error["loc"]) or (
+        not error["loc"] and isinstance(value, str | bytes)  # the body itself, unparsed
+    ):
+        return error | {"input": mask(value)}
+    return error | {"input": masked(value, pii)}
+
+
 class FieldError(BaseModel):
     loc: list[str | int] = Field(description='Where: "body", then the record and the field')
     msg: str
     type: str
+
+
+class Problem(BaseModel):
+    """A 401 (no valid API key) or a 413 (the request is too big)."""
+
+    detail: str
+
+
+def problem(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps({"detail": detail}), status, headers, media_type="application/json")
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None once it is bigger than `limit`, read no further than that."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():  # a chunked body declares no length
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 class ValidationErrors(BaseModel):
@@ -128,11 +193,17 @@ def create_app(
     log_max_bytes: int = LOG_MAX_BYTES,
     log_backups: int = LOG_BACKUPS,
     metrics: bool = True,
+    access: Access | None = None,
+    pii_hash_key: str | None = None,
 ) -> FastAPI:
     """The service for the package at `package_path`, loaded and checked once, here.
 
-    `metrics=False` leaves out GET /metrics and the counting behind it.
+    `metrics=False` leaves out GET /metrics and the counting behind it. `access` holds the
+    API keys and request limits (serving/access.py); by default no key is needed.
+    `pii_hash_key` keys the hash that stands for a pii value in the prediction log; without
+    it pii values are left out of the log.
     """
+    access = access or Access()
     # One thread per worker process: uvicorn's workers already use every core.
     predictor = Predictor(load_package(package_path), threads=1)
     service_metrics = (
@@ -144,7 +215,15 @@ def create_app(
         if metrics
         else None
     )
-    payload_type = request_body(predictor.spec)
+    spec = predictor.spec
+    features, identifiers, pii = spec.feature_names, spec.identifiers, spec.pii
+    hash_key = pii_hash_key.encode("utf-8") if pii_hash_key else None
+    if pii and hash_key is None:
+        log.warning(
+            f"pii fields are dropped from the prediction log: {PII_KEY_VARIABLE} is unset",
+            fields=sorted(pii),
+        )
+    payload_type = request_body(predictor.spec, access.max_request_records)
     # The body is parsed and validated by pydantic-core straight from its bytes: FastAPI's
     # own body handling (json.loads, then validation through its dependency machinery)
     # costs more than the prediction itself.
@@ -171,7 +250,13 @@ def create_app(
             schema = get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(payload_models)
+            components = schema.setdefault("components", {})
+            components.setdefault("schemas", {}).update(payload_models)
+            if access.keys:
+                components["securitySchemes"] = SECURITY_SCHEMES
+                for path in KEYED_PATHS + (("/metrics",) if access.metrics_need_key else ()):
+                    for operation in schema["paths"].get(path, {}).values():
+                        operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -181,8 +266,19 @@ def create_app(
     async def health() -> dict[str, str]:
         return {"status": "ok", "model_version": predictor.version}
 
-    @app.get("/metadata")
-    async def metadata() -> dict[str, Any]:
+    def refusal(request: Request) -> Response | None:
+        """401 unless the request presents a key (when keys are configured)."""
+        if access.allows(request.headers):
+            return None
+        if "authorization" in request.headers or "x-api-key" in request.headers:
+            invalid = {"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'}
+            return problem(401, "The API key is not valid.", invalid)
+        return problem(401, NEEDS_KEY, {"WWW-Authenticate": CHALLENGE})
+
+    @app.get("/metadata", responses={401: {"model": Problem, "description": NEEDS_KEY}})
+    async def metadata(request: Request) -> Any:
+        if (refused := refusal(request)) is not None:
+            return refused
         package = predictor.package
         return {
             "model_version": predictor.version,
@@ -195,7 +291,11 @@ def create_app(
     @app.post(
         "/predict",
         response_model=response_model(predictor.spec, predictor.classes),
-        responses={422: {"model": ValidationErrors, "description": "A field breaks its rule"}},
+        responses={
+            401: {"model": Problem, "description": NEEDS_KEY},
+            413: {"model": Problem, "description": "The request is bigger than allowed"},
+            422: {"model": ValidationErrors, "description": "A field breaks its rule"},
+        },
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -205,11 +305,25 @@ def create_app(
     )
     async def predict(request: Request) -> Response:
         started = time.perf_counter()
+        refused, body = refusal(request), None
+        if refused is None:
+            body = await read_body(request, access.max_request_bytes)
+            if body is None:
+                refused = problem(413, TOO_BIG.format(access.max_request_bytes))
+        if refused is not None:
+            if service_metrics:
+                service_metrics.observe(refused.status_code, time.perf_counter() - started)
+            return refused
         try:
-            payload = payload_adapter.validate_json(await request.body())
+            payload = payload_adapter.validate_json(body)
         except ValidationError as exc:
+            if any(e["type"] == "too_long" and len(e["loc"]) == 1 for e in exc.errors()):
+                if service_metrics:
+                    service_metrics.observe(413, time.perf_counter() - started)
+                return problem(413, TOO_MANY.format(access.max_request_records))
             errors = [
-                error | {"loc": ["body", *error["loc"]]} for error in exc.errors(include_url=False)
+                masked_error(error, pii) | {"loc": ["body", *error["loc"]]}
+                for error in exc.errors(include_url=False)
             ]
             # A body that is not even UTF-8 is echoed back with its bad bytes replaced.
             text = {bytes: lambda value: value.decode("utf-8", "replace")}
@@ -242,7 +356,15 @@ def create_app(
         state["log"].write(
             [
                 # `record`: the position in the request, so labels can be joined to each.
-                json.dumps(event | {"record": n, "inputs": record, "outputs": output})
+                json.dumps(
+                    event
+                    | {
+                        "record": n,
+                        "inputs": logged_fields(record, features, pii, hash_key),
+                        "ids": logged_fields(record, identifiers, pii, hash_key),
+                        "outputs": output,
+                    }
+                )
                 for n, (record, output) in enumerate(zip(records, outputs, strict=True))
             ]
         )
@@ -259,8 +381,10 @@ def create_app(
     if service_metrics:
 
         @app.get("/metrics", response_class=Response)
-        async def prometheus_metrics() -> Response:
+        async def prometheus_metrics(request: Request) -> Response:
             """Requests, latency, predictions and the model version, in Prometheus' format."""
+            if access.metrics_need_key and (refused := refusal(request)) is not None:
+                return refused
             return Response(service_metrics.exposition(), media_type=service_metrics.content_type)
 
     return app
@@ -276,4 +400,6 @@ def app_from_environment() -> FastAPI:
         resolve_package_path(),
         prediction_log=os.environ.get("PREDICTION_LOG", str(PREDICTION_LOG)),
         metrics=os.environ.get("SERVE_METRICS", "1") != "0",
+        access=access_from_environment(),
+        pii_hash_key=os.environ.get(PII_KEY_VARIABLE),
     )

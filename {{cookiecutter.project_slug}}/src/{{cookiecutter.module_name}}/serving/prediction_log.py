@@ -1,6 +1,8 @@
 """The prediction log: one JSON line per prediction, bounded by rotation, shared by workers.
 
 `-` as the path sends the lines to standard output instead, for a cluster's log collector.
+A personal-data (pii) value is never written raw: `logged_fields` replaces it by its keyed
+hash (HMAC-SHA256 with the key in PII_HASH_KEY), or leaves it out when no key is set.
 """
 
 from __future__ import annotations
@@ -9,13 +11,34 @@ import fcntl
 import os
 import sys
 import tempfile
+from collections.abc import Collection, Mapping, Sequence
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
+from typing import Any
+
+from ..data.pii import keyed_hash
 
 PREDICTION_LOG = Path("logs/predictions.jsonl")
 LOG_MAX_BYTES = 50 * 1024 * 1024
 LOG_BACKUPS = 10
 STDOUT = "-"
+PII_KEY_VARIABLE = "PII_HASH_KEY"
+
+
+def logged_fields(
+    record: Mapping[str, Any], names: Sequence[str], pii: Collection[str], key: bytes | None
+) -> dict[str, Any]:
+    """The fields `names` of `record` as the log keeps them: a pii value as its keyed hash,
+    or left out when there is no key; a missing value (None) stays null."""
+    fields = {}
+    for name in names:
+        value = record.get(name)
+        if name in pii and value is not None:
+            if key is None:
+                continue
+            value = keyed_hash(value, key)
+        fields[name] = value
+    return fields
 
 
 class PredictionLog:
