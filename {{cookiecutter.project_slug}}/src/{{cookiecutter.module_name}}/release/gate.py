@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..errors import UserFacingError
 from ..model.evaluate import HIGHER_IS_BETTER
@@ -28,6 +29,7 @@ SETTING = "promotion.allowance in conf/config.yaml"
 class MetricCheck:
     """One metric of the gate: candidate against production, with its allowance."""
 
+    rule: ClassVar[str] = "worse than production by more than promotion.allowance allows"
     metric: str
     candidate: float
     production: float
@@ -57,6 +59,7 @@ class MetricCheck:
 class BaselineCheck:
     """One metric of the baseline rule: the candidate must beat the trivial model by `margin`."""
 
+    rule: ClassVar[str] = "not better than the trivial baseline by promotion.baseline's margin"
     metric: str
     candidate: float
     baseline: float
@@ -85,6 +88,7 @@ class BaselineCheck:
 class BudgetCheck:
     """One cost figure of the candidate against its cap in conf/."""
 
+    rule: ClassVar[str] = "costlier to serve than promotion.budget allows"
     figure: str
     candidate: float
     limit: float
@@ -106,6 +110,7 @@ class BudgetCheck:
 class SlowdownCheck:
     """The candidate's latency against production's, measured side by side."""
 
+    rule: ClassVar[str] = BudgetCheck.rule
     figure: str
     candidate: float
     production: float
@@ -130,7 +135,9 @@ class SlowdownCheck:
 Check = MetricCheck | BaselineCheck | BudgetCheck | SlowdownCheck
 
 
-def allowance_value(metric: str, allowance, production: float, setting: str = SETTING) -> float:
+def allowance_value(
+    metric: str, allowance, production: float, setting: str = SETTING, noun: str = "an allowance"
+) -> float:
     """A number, or "N%" of the reference's (production's or the baseline's) value."""
     if isinstance(allowance, str) and allowance.strip().endswith("%"):
         try:
@@ -139,7 +146,6 @@ def allowance_value(metric: str, allowance, production: float, setting: str = SE
             pass
     elif isinstance(allowance, int | float) and not isinstance(allowance, bool):
         return float(allowance)
-    noun = "an allowance" if setting == SETTING else "a margin"
     raise UserFacingError(
         f"{setting}: {metric}: {allowance!r} is not {noun}: give a number, or a share "
         "of the reference's value such as '5%'."
@@ -186,7 +192,7 @@ def check_baseline(
             name,
             candidate[name],
             baseline[name],
-            allowance_value(name, margin, baseline[name], setting),
+            allowance_value(name, margin, baseline[name], setting, noun="a margin"),
             HIGHER_IS_BETTER[name],
         )
         for name, margin in margins.items()

@@ -318,7 +318,7 @@ def gate(cfg: DictConfig) -> Promotion:
 
     failed = [check for check in checks if not check.passed]
     if failed:
-        rules = "; ".join(dict.fromkeys(_rule(check) for check in failed))
+        rules = "; ".join(dict.fromkeys(check.rule for check in failed))
         against = f"production {previous}" if previous else "no production model yet"
         lines = "\n".join(f"  {check}" for check in checks)
         raise PromotionRefused(
@@ -326,17 +326,6 @@ def gate(cfg: DictConfig) -> Promotion:
             f"(conf/config.yaml):\n{lines}"
         )
     return Promotion(None, previous, checks, candidate_scores)
-
-
-def _rule(check: Check) -> str:
-    """The rule a failed check breaks, and its setting."""
-    from .gate import BaselineCheck, MetricCheck
-
-    if isinstance(check, MetricCheck):
-        return "worse than production by more than promotion.allowance allows"
-    if isinstance(check, BaselineCheck):
-        return "not better than the trivial baseline by promotion.baseline's margin"
-    return "costlier to serve than promotion.budget allows"
 
 
 def _baseline_scores(candidate: ModelPackage, train_path: Path, test: pd.DataFrame) -> dict:

@@ -305,22 +305,23 @@ def create_app(
     )
     async def predict(request: Request) -> Response:
         started = time.perf_counter()
-        refused, body = refusal(request), None
-        if refused is None:
-            body = await read_body(request, access.max_request_bytes)
-            if body is None:
-                refused = problem(413, TOO_BIG.format(access.max_request_bytes))
-        if refused is not None:
+
+        def unanswered(response: Response) -> Response:
+            """A request refused before any prediction, counted under its status."""
             if service_metrics:
-                service_metrics.observe(refused.status_code, time.perf_counter() - started)
-            return refused
+                service_metrics.observe(response.status_code, time.perf_counter() - started)
+            return response
+
+        if (refused := refusal(request)) is not None:
+            return unanswered(refused)
+        body = await read_body(request, access.max_request_bytes)
+        if body is None:
+            return unanswered(problem(413, TOO_BIG.format(access.max_request_bytes)))
         try:
             payload = payload_adapter.validate_json(body)
         except ValidationError as exc:
             if any(e["type"] == "too_long" and len(e["loc"]) == 1 for e in exc.errors()):
-                if service_metrics:
-                    service_metrics.observe(413, time.perf_counter() - started)
-                return problem(413, TOO_MANY.format(access.max_request_records))
+                return unanswered(problem(413, TOO_MANY.format(access.max_request_records)))
             errors = [
                 masked_error(error, pii) | {"loc": ["body", *error["loc"]]}
                 for error in exc.errors(include_url=False)
@@ -328,9 +329,7 @@ def create_app(
             # A body that is not even UTF-8 is echoed back with its bad bytes replaced.
             text = {bytes: lambda value: value.decode("utf-8", "replace")}
             detail = jsonable_encoder(errors, custom_encoder=text)
-            if service_metrics:
-                service_metrics.observe(422, time.perf_counter() - started)
-            return JSONResponse({"detail": detail}, status_code=422)
+            return unanswered(JSONResponse({"detail": detail}, status_code=422))
         records = [r.model_dump() for r in (payload if isinstance(payload, list) else [payload])]
         try:
             if len(records) > THREAD_POOL_ROWS:
