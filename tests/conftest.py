@@ -51,6 +51,18 @@ ENV = bake_environment()
 os.environ.update(ENV)
 
 
+# The template's CI (.ci/run) installs every tool the suite uses; there, a missing one is
+# a failure. Elsewhere its tests skip, saying what to install.
+TOOLS_REQUIRED = os.environ.get("CI", "").lower() == "true"
+
+
+def missing_tool(reason: str):
+    """Stop a test that needs a tool this machine lacks: a failure under CI, else a skip."""
+    if TOOLS_REQUIRED:
+        pytest.fail(f"CI=true and {reason}: .ci/run should have installed it")
+    pytest.skip(reason)
+
+
 def load_hook(name: str):
     """Import a hook script as a module (its ANSWERS line stays unrendered)."""
     spec = importlib.util.spec_from_file_location(name, HOOKS / f"{name}.py")
@@ -139,3 +151,14 @@ def default_project(cookies_session) -> Path:
     project = bake(cookies_session, **COMBINATIONS["default"])
     run(["make", "pipeline"], project)
     return project
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist (`--dist loadgroup`), a test module runs on one worker, so its
+    module-scoped bakes are made once; a test can name its own group instead, as
+    test_bake.py's combinations and test_ci_runners.py's providers do, to run beside the
+    rest of its module."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))

@@ -6,6 +6,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from ci_runners import act, act_jobs, gitlab_ci_local, gitlab_jobs, passed
 from conftest import COMBINATIONS, TEMPLATE, run, running_api
 
 pytestmark = pytest.mark.slow
@@ -57,7 +58,13 @@ def expected_files(answers: dict) -> set[str]:
     return (files - {sample}) | ADDED_BY_HOOK | {f"{sample}.dvc"}
 
 
-@pytest.fixture(scope="module", params=list(COMBINATIONS))
+# Each combination is a group of its own: under xdist the four run side by side.
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(name, marks=pytest.mark.xdist_group(f"bake-{name}")) for name in COMBINATIONS
+    ],
+)
 def baked(request, cookies_session):
     context = COMBINATIONS[request.param]
     result = cookies_session.bake(extra_context=context)
@@ -88,8 +95,12 @@ def test_first_commit_is_clean_and_records_answers(baked):
     log = run(["git", "log", "--format=%an <%ae>|%s"], project).stdout.splitlines()
     assert len(log) == 1 and "Groundwork template" in log[0]
     assert run(["git", "status", "--porcelain"], project).stdout == ""
-    cruft = (project / ".cruft.json").read_text()
-    assert f'"project_slug": "{answers["project_slug"]}"' in cruft
+    cruft = json.loads((project / ".cruft.json").read_text())
+    assert cruft["context"]["cookiecutter"]["project_slug"] == answers["project_slug"]
+    # The template's commit, as its own `git log` names it (none when it is not in git).
+    template_log = run(["git", "log", "-1", "--format=%H"], TEMPLATE, check=False)
+    in_git = template_log.returncode == 0
+    assert cruft["commit"] == (template_log.stdout.strip() if in_git else None)
 
 
 def test_python_version_and_license_are_applied(baked):
@@ -125,11 +136,31 @@ def test_make_help_lists_the_targets(baked):
         assert re.search(rf"^\s+{target}\s", out, re.MULTILINE), target
 
 
-def test_project_tests_pass(baked):
-    _, project, _ = baked
-    out = run(["make", "test"], project).stdout
-    assert " passed" in out and "failed" not in out
+# The jobs a push runs up to the image, and what each ends with in the runner's log.
+CI_JOBS = ["lint", "test", "pipeline", "notebooks"]
+
+
+def test_project_tests_pass_and_ci_runs_them(baked):
+    """With CI, its lint, test, pipeline and notebooks jobs under the provider's real
+    runner (act, gitlab-ci-local): `make test` then runs as CI runs it, on the sample."""
+    _, project, answers = baked
+    if answers["ci"] == "github":  # `-j notebooks` runs the jobs it needs first
+        done = act(project, "push", "-j", CI_JOBS[-1])
+        passed(done)
+        assert act_jobs(done.log) == {job: "succeeded" for job in CI_JOBS}
+        out = done.log
+    elif answers["ci"] == "gitlab":
+        done = gitlab_ci_local(project, *CI_JOBS)
+        passed(done)
+        assert gitlab_jobs(done.log) == {job: "PASS" for job in CI_JOBS}
+        out = done.log
+    else:
+        out = run(["make", "test"], project).stdout
+    assert re.search(r" \d+ passed", out) and not re.search(r" \d+ (failed|error)", out)
     assert "TOTAL" in out  # coverage is reported
+    # Every skip is listed with its reason, and the raw data is there, so its tests ran.
+    skips = [line for line in out.splitlines() if "SKIPPED [" in line]
+    assert not [line for line in skips if "test_data.py" in line], skips
 
 
 def test_pipeline_reproduces(baked):

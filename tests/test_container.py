@@ -18,7 +18,7 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
-from conftest import COMBINATIONS, ENV, TEMPLATE, bake, free_port, run
+from conftest import COMBINATIONS, ENV, TEMPLATE, bake, free_port, missing_tool, run
 
 BIN = Path(ENV["PATH"].split(os.pathsep)[0])
 # The oldest Kubernetes release the manifests promise to work on.
@@ -103,9 +103,10 @@ def test_manifests_fit_together_and_match_the_image(default_project):
     assert volumes[keys["name"]]["secret"]["secretName"] == f"{name}-api-keys"
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
 def test_make_deploy_swaps_in_the_pushed_image(default_project):
     """`make deploy` renders the Deployment with IMAGE before applying it (no cluster needed)."""
+    if shutil.which("kubectl") is None:
+        missing_tool("kubectl is not installed (apt-get install kubectl)")
     image = "registry.example/team/app:abc123"
     dry = run(["make", "--dry-run", "deploy", f"IMAGE={image}"], default_project)
     render = next(line for line in dry.stdout.splitlines() if "set image --local" in line)
@@ -137,8 +138,12 @@ def test_github_workflow_builds_pushes_and_deploys_behind_approval(default_proje
     # GitHub Container Registry paths are the repository's, lowercased.
     assert "ghcr.io/${GITHUB_REPOSITORY,,}" in text
     jobs = yaml.safe_load(text)["jobs"]
-    image, deploy = jobs["image"], jobs["deploy"]
-    assert "github.event_name == 'push'" in image["if"]
+    package, image, deploy = jobs["model-package"], jobs["image"], jobs["deploy"]
+    # The production model is resolved on pushes only (tests/test_ci_runners.py runs it), and
+    # the image is built only once the checks pass and a model was found.
+    assert "github.event_name == 'push'" in package["if"]
+    assert set(image["needs"]) == {"notebooks", "model-package"}
+    assert image["if"] == "needs.model-package.outputs.image"
     assert image["permissions"]["packages"] == "write"
     assert deploy["needs"] == "image"
     assert deploy["environment"] == "production"
@@ -612,7 +617,7 @@ def in_container(container: str, *command: str, project: Path) -> str:
 def test_image_builds_and_serves_the_production_model(cookies):
     reason = podman_ready()
     if reason:
-        pytest.skip(reason)
+        missing_tool(reason)
     project = bake(cookies, **COMBINATIONS["default"])
     run(["make", "pipeline"], project)
     run(["make", "commit-run"], project)

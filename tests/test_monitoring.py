@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import ENV, run, running_api
+from conftest import ENV, missing_tool, run, running_api
 from test_offline_pages import CHROMIUM, evaluate_offline
 
 pytestmark = pytest.mark.slow
@@ -109,7 +109,7 @@ def test_monitor_tells_production_traffic_from_a_shifted_population(default_proj
 
     # The page opens offline, with its headings and plots.
     if CHROMIUM is None:
-        pytest.skip("chromium is not installed")
+        missing_tool("chromium is not installed")
     shown = evaluate_offline(drifted / "drift.html", INSPECT)
     assert shown["remote"] == [] and shown["remote_css"] == [], shown
     assert all(url.startswith(("file:", "data:", "blob:")) for url in shown["requests"]), shown

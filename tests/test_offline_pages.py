@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import COMBINATIONS, bake, run
+from conftest import COMBINATIONS, bake, missing_tool, run
 
 pytestmark = pytest.mark.slow
 
@@ -192,7 +192,7 @@ def chromium():
         message = "chromium is not installed (apt-get install chromium)"
         if os.environ.get("CI"):
             pytest.fail(f"{message}: .ci/run installs it", pytrace=False)
-        pytest.skip(message)
+        missing_tool(message)
 
 
 @pytest.fixture(scope="module")

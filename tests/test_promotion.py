@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ENV, bake, run, running_api
+from conftest import ENV, bake, missing_tool, run, running_api
 from test_monitoring import send
 from test_offline_pages import CHROMIUM, evaluate_offline
 
@@ -188,7 +188,7 @@ def test_promote_gate_rollback_and_serving(cookies):
         message = "chromium is not installed (apt-get install chromium)"
         if os.environ.get("CI"):
             pytest.fail(f"{message}: .ci/run installs it", pytrace=False)
-        pytest.skip(message)
+        missing_tool(message)
     shown = evaluate_offline(page, REPORT_INSPECT)
     assert shown["remote"] == [], shown["remote"]
     assert all(url.startswith(("file:", "data:")) for url in shown["requests"]), shown

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ENV, bake, run
+from conftest import ENV, bake, missing_tool, run
 from test_own_data import adopt, penguins
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,7 @@ def java():
         message = "no Java runtime (apt-get install openjdk-17-jre-headless)"
         if os.environ.get("CI"):
             pytest.fail(f"{message}: .ci/run installs it", pytrace=False)
-        pytest.skip(message)
+        missing_tool(message)
 
 
 def slug(project: Path) -> str:
