@@ -166,16 +166,44 @@ def test_failed_command_names_itself_and_its_output(tmp_path):
 
 
 def test_cruft_state_records_template_commit_and_answers(tmp_path):
-    answers = {**GOOD, "_template": str(TEMPLATE), "_repo_dir": str(TEMPLATE), "_checkout": None}
-    post.write_cruft_state(tmp_path, answers)
-    state = json.loads((tmp_path / ".cruft.json").read_text())
-    assert state["template"] == str(TEMPLATE)
-    head = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=TEMPLATE, capture_output=True, text=True
-    ).stdout.strip()
-    assert state["commit"] == (head or None)
+    """A template checkout with two commits: the state names the last, as `git log` does."""
+    template, project = tmp_path / "template", tmp_path / "project"
+    project.mkdir()
+    template.mkdir()
+    identity = ["user.name=T", "user.email=t@example.com", "commit.gpgsign=false"]
+    git = ["git", *(arg for setting in identity for arg in ("-c", setting))]
+    subprocess.run([*git, "init", "--quiet"], cwd=template, check=True)
+    for message in ("first", "second"):
+        (template / "notes.md").write_text(message)
+        subprocess.run([*git, "add", "notes.md"], cwd=template, check=True)
+        subprocess.run(
+            [*git, "commit", "--quiet", "--no-verify", "-m", message], cwd=template, check=True
+        )
+    log = subprocess.run(
+        ["git", "log", "--format=%H %s"], cwd=template, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    last = log[0].split()
+    assert last[1] == "second" and len(log) == 2
+
+    answers = {**GOOD, "_template": str(template), "_repo_dir": str(template), "_checkout": None}
+    post.write_cruft_state(project, answers)
+    state = json.loads((project / ".cruft.json").read_text())
+    assert state["template"] == str(template)
+    assert state["commit"] == last[0]
+    assert state["context"]["cookiecutter"]["_commit"] == last[0]
     assert state["context"]["cookiecutter"]["project_slug"] == "tumour-classifier"
     assert "_repo_dir" not in state["context"]["cookiecutter"]
+
+
+def test_cruft_state_of_a_template_outside_git_has_no_commit(tmp_path, monkeypatch):
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))  # no repository above it
+    template, project = tmp_path / "template", tmp_path / "project"
+    template.mkdir()
+    project.mkdir()
+    post.write_cruft_state(project, {**GOOD, "_template": str(template), "_checkout": None})
+    state = json.loads((project / ".cruft.json").read_text())
+    assert state["template"] == str(template) and state["commit"] is None
+    assert "_commit" not in state["context"]["cookiecutter"]
 
 
 def test_abbreviated_template_is_expanded_for_cruft():

@@ -110,6 +110,9 @@ def test_a_multiclass_file_with_text_and_gaps_runs_every_stage(cookies, tmp_path
     assert "island" in adopted and "categorical: 3 values" in adopted
     config = (project / "conf/data/penguins.yaml").read_text()
     assert "role: categorical" in config and "nullable: true" in config
+    # What adoption wrote, staged as the user commits it, passes every hook.
+    run(["git", "add", "conf", "params.yaml", "data"], project)
+    run(["make", "lint"], project)
 
     run(["make", "pipeline"], project)
     metrics = json.loads((project / "reports/evaluation/metrics.json").read_text())

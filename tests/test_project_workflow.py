@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import ENV, bake, run
 
 pytestmark = pytest.mark.slow
@@ -56,13 +57,25 @@ def test_experiments_with_overrides_are_listed(project):
         project,
     )
     run(["uv", "run", "dvc", "exp", "run", "-S", "experiment=baseline", "-n", "baseline"], project)
-    shown = run(["uv", "run", "dvc", "exp", "show", "--md", "--no-pager"], project).stdout
-    assert "small-forest" in shown and "baseline" in shown
-    assert "model.n_estimators" in shown and "roc_auc" in shown
-    assert "25" in shown
-    # main's row has its metrics: dvc.lock and metrics.json are in the commit.
-    main_row = next(line for line in shown.splitlines() if line.startswith("| main"))
-    assert "!" not in main_row and "0." in main_row
+    shown = json.loads(run(["uv", "run", "dvc", "exp", "show", "--json"], project).stdout)
+    [main] = [row for row in shown if row["name"] == "main"]
+    experiments = {rev["name"]: rev for exp in main["experiments"] for rev in exp["revs"]}
+    assert set(experiments) == {"small-forest", "baseline"}
+
+    def model_params(row: dict) -> dict:
+        return row["data"]["params"]["params.yaml"]["data"]["model"]
+
+    committed = yaml.safe_load(run(["git", "show", "HEAD:params.yaml"], project).stdout)
+    assert model_params(main) == committed["model"]
+    assert committed["model"]["n_estimators"] != 25
+    assert model_params(experiments["small-forest"]) == committed["model"] | {"n_estimators": 25}
+    baseline = model_params(experiments["baseline"])
+    assert baseline["_target_"] == "sklearn.linear_model.LogisticRegression"
+    assert baseline["C"] == 0.5  # from conf/experiment/baseline.yaml
+    # Each row has its metrics; main's because dvc.lock and metrics.json are in the commit.
+    for name, row in {"main": main, **experiments}.items():
+        metrics = row["data"]["metrics"]["reports/evaluation/metrics.json"]["data"]
+        assert 0.5 < metrics["roc_auc"] <= 1.0, name
 
 
 def test_pre_commit_blocks_a_planted_aws_key(project):

@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from conftest import ENV, free_port, run, running_api, serve_command
@@ -203,8 +204,12 @@ def test_score_streams_a_file_and_reports_bad_rows(default_project, tmp_path):
     assert len(scored) == len(rows) == 569
     assert list(scored[0]) == [*rows[0], "prediction", "probability_0", "probability_1"]
     assert all(0 <= float(row["probability_1"]) <= 1 for row in scored)
-    right = sum(row["prediction"] == row["malignant"] for row in scored)
-    assert right / len(scored) > 0.9
+    # Accuracy on held-out rows only: the test split, which training never saw.
+    held_out = default_project / "data/processed/test.parquet"
+    run([*cli, str(held_out), str(tmp_path / "held_out.parquet")], default_project)
+    test_rows = pd.read_parquet(tmp_path / "held_out.parquet")
+    assert len(test_rows) == len(pd.read_parquet(held_out)) > 100
+    assert (test_rows["prediction"] == test_rows["malignant"]).mean() > 0.9
 
     before = target.read_bytes()
     rows[120]["mean_area"] = "-5.0"

@@ -1,6 +1,8 @@
 """Fixtures that follow the data config: change conf/data (or run `adopt-data`) and the
 tests run on the new columns, with no edit here."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -88,6 +90,46 @@ def workdir(tmp_path, monkeypatch):
     (tmp_path / "conf").symlink_to(ROOT / "conf", target_is_directory=True)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def git_commit(root: Path, message: str = "test commit") -> str:
+    """Commit everything in `root` (a new repository the first time, with its own identity,
+    so no global git config is needed) and return the full sha that `git log` reports."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        assert done.returncode == 0, f"git {' '.join(args)} failed: {done.stderr}"
+        return done.stdout
+
+    if not (root / ".git").exists():
+        git("init", "--quiet")
+        git("config", "user.name", "Test")
+        git("config", "user.email", "test@example.com")
+        git("config", "commit.gpgsign", "false")
+    git("add", "--all")
+    git("commit", "--quiet", "--no-verify", "--allow-empty", "-m", message)
+    return git("log", "-1", "--format=%H").strip()
+
+
+def dvc_add(root: Path, path: Path | str) -> None:
+    """`dvc add` of a file of the git repository `root` (DVC is set up in the repository the
+    first time). DVC runs as a command: in this process its logger would keep the stream of
+    the first test that used it, which pytest closes after that test."""
+
+    def dvc(*args: str) -> None:
+        command = [sys.executable, "-m", "dvc", *args]
+        subprocess.run(command, cwd=root, check=True, capture_output=True)
+
+    if not (root / ".dvc").exists():
+        dvc("init", "--quiet")
+    dvc("add", "--quiet", str(root / path))
+
+
+@pytest.fixture
+def commit(monkeypatch):
+    """`git_commit`, with GIT_SHA unset: set (as in the image) it overrides what git says."""
+    monkeypatch.delenv("GIT_SHA", raising=False)
+    return git_commit
 
 
 def write_raw(frame: pd.DataFrame, path: Path) -> Path:

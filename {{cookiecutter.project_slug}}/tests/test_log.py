@@ -3,6 +3,7 @@ import json
 import logging
 
 import structlog
+from conftest import dvc_add
 
 from {{ cookiecutter.module_name }}.log import (
     configure_logging,
@@ -52,13 +53,51 @@ def test_format_choice():
     assert wants_json({}, stream=io.StringIO()) is True  # not a terminal
 
 
-def test_run_context_reads_the_project(tmp_path, monkeypatch):
+def test_run_context_names_the_commit_the_data_and_the_config(tmp_path, monkeypatch, commit):
+    """In a real repository with a real DVC pointer: the sha is the commit's, the data
+    version changes exactly when DVC records other data, the config hash exactly when
+    params.yaml changes."""
     monkeypatch.delenv("RUN_ID", raising=False)
-    (tmp_path / "data/raw").mkdir(parents=True)
-    (tmp_path / "data/raw/a.csv.dvc").write_text("outs:\n- md5: 1234\n")
     (tmp_path / "params.yaml").write_text("seed: 1\n")
+    (tmp_path / "notes.md").write_text("notes\n")
+    commit(tmp_path)
+    raw = tmp_path / "data/raw/a.csv"
+    raw.parent.mkdir(parents=True)
+    raw.write_text("x,y\n1,2\n3,4\n")
+
+    def add_and_commit() -> str:
+        dvc_add(tmp_path, "data/raw/a.csv")
+        return commit(tmp_path)
+
+    sha = add_and_commit()
     context = run_context(tmp_path)
     assert len(context["run_id"]) == 12
-    assert context["data_version"] != "unknown" and context["config_hash"] != "unknown"
+    assert context["git_sha"] == sha[:12]
+    data, config = context["data_version"], context["config_hash"]
+    assert "unknown" not in (data, config)
+
+    (tmp_path / "notes.md").write_text("other notes\n")  # neither data nor config
+    sha = add_and_commit()  # the data added again, unchanged
+    assert run_context(tmp_path) | {"run_id": None} == {
+        "run_id": None, "git_sha": sha[:12], "data_version": data, "config_hash": config
+    }  # fmt: skip
+
+    raw.write_text("x,y\n1,2\n3,5\n")  # one byte of data
+    add_and_commit()
+    changed = run_context(tmp_path)
+    assert changed["data_version"] != data and changed["config_hash"] == config
+    raw.write_text("x,y\n1,2\n3,4\n")  # and back
+    add_and_commit()
+    assert run_context(tmp_path)["data_version"] == data
+
     (tmp_path / "params.yaml").write_text("seed: 2\n")
-    assert run_context(tmp_path)["config_hash"] != context["config_hash"]
+    again = run_context(tmp_path)
+    assert again["config_hash"] != config and again["data_version"] == data
+
+
+def test_run_context_outside_a_repository_says_unknown(tmp_path, monkeypatch):
+    monkeypatch.delenv("GIT_SHA", raising=False)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))  # no repository above it
+    (tmp_path / "project").mkdir()
+    context = run_context(tmp_path / "project")
+    assert context["git_sha"] == context["data_version"] == context["config_hash"] == "unknown"

@@ -8,7 +8,8 @@ import joblib
 import numpy as np
 import pytest
 import structlog
-from conftest import make_package
+from conftest import dvc_add, make_package
+from omegaconf import OmegaConf
 
 from {{ cookiecutter.module_name }}.release.cost import (
     batch_figures,
@@ -135,12 +136,16 @@ def test_failed_packaging_keeps_the_previous_package(package_copy, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["package"]
 
 
-def test_data_hash_comes_from_the_dvc_pointer(tmp_path):
+def test_data_hash_is_the_md5_dvc_records_and_follows_an_edit(tmp_path, commit):
+    commit(tmp_path)  # a repository, for DVC
     raw = tmp_path / "raw.csv"
     raw.write_text("a\n1\n")
-    assert data_hash(raw) == hashlib.md5(b"a\n1\n").hexdigest()
-    (tmp_path / "raw.csv.dvc").write_text("outs:\n- md5: 0123abc\n  path: raw.csv\n")
-    assert data_hash(raw) == "0123abc"
+    assert data_hash(raw) == hashlib.md5(b"a\n1\n").hexdigest()  # before DVC tracks it
+    dvc_add(tmp_path, "raw.csv")
+    recorded = OmegaConf.load(tmp_path / "raw.csv.dvc").outs[0].md5
+    assert data_hash(raw) == recorded
+    raw.write_text("a\n2\n")  # edited; `dvc add` not run yet, so the pointer is stale
+    assert data_hash(raw) == hashlib.md5(b"a\n2\n").hexdigest() != recorded
 
 
 def test_outputs_of_both_engines_are_close(model_package, unseen_rows, spec):

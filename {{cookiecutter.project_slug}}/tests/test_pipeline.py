@@ -2,9 +2,10 @@
 
 import hashlib
 import json
+import subprocess
 
 import pytest
-from conftest import breaking_value, checked_feature, rule_name, write_raw
+from conftest import breaking_value, checked_feature, dvc_add, rule_name, write_raw
 
 from {{ cookiecutter.module_name }}.cli import main
 from {{ cookiecutter.module_name }}.model.evaluate import (
@@ -19,11 +20,25 @@ METRICS = {
 
 
 @pytest.fixture
-def project(workdir, cfg, sample):
-    """A scratch project whose raw file holds the sample rows."""
+def project(workdir, cfg, sample, commit):
+    """A scratch project as a new one is: a git repository whose raw file, the sample
+    rows, is under DVC, all committed."""
     assert main(["params"]) == 0
+    commit(workdir)
     write_raw(sample, workdir / cfg.data.raw_path)
+    dvc_add(workdir, cfg.data.raw_path)
+    commit(workdir)
     return workdir
+
+
+def head(root) -> str:
+    return subprocess.run(
+        ["git", "log", "-1", "--format=%H"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def lineage_of(project) -> dict:
+    return json.loads((project / "models/candidate/lineage.json").read_text())
 
 
 def test_the_data_runs_end_to_end(project, cfg, spec):
@@ -61,7 +76,35 @@ def test_the_data_runs_end_to_end(project, cfg, spec):
     )
     assert lineage["onnx"]["verified"] is True
     assert {"python", "scikit-learn", "pandas", "numpy"} <= set(lineage["libraries"])
-    assert lineage["git_sha"] and lineage["created_at"]
+    assert lineage["created_at"]
+    # The commit that holds the code, config and data pointer of the run.
+    assert lineage["git_sha"] == head(project)[:12]
+    assert lineage["git_dirty"] is False and lineage["git_changes"] == []
+
+
+def test_the_lineage_data_hash_changes_exactly_when_the_data_does(project, cfg, commit):
+    for step in STEPS:
+        assert main([step]) == 0, step
+    raw = project / cfg.data.raw_path
+    first = lineage_of(project)["data"]["md5"]
+    assert first == hashlib.md5(raw.read_bytes()).hexdigest()
+
+    # Packaged again, after a commit that changes no data: the same hash, the new commit.
+    (project / "notes.md").write_text("an unrelated file\n")
+    sha = commit(project)
+    assert main(["package"]) == 0
+    assert lineage_of(project)["data"]["md5"] == first
+    assert lineage_of(project)["git_sha"] == sha[:12]
+
+    # One digit of one value changed, before `dvc add` updates the pointer: the lineage
+    # names the data as it is, not the md5 the pointer still records.
+    data = bytearray(raw.read_bytes())
+    at = next(i for i in range(data.index(b"\n") + 1, len(data)) if chr(data[i]).isdigit())
+    data[at] = ord("1") if data[at] != ord("1") else ord("2")
+    raw.write_bytes(bytes(data))
+    assert main(["package"]) == 0  # only the hash is under test: no retraining needed
+    changed = lineage_of(project)["data"]["md5"]
+    assert changed != first and changed == hashlib.md5(bytes(data)).hexdigest()
 
 
 def test_bad_data_fails_clearly_and_keeps_previous_outputs(project, cfg, spec, sample, capsys):

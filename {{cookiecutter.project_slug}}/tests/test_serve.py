@@ -1,11 +1,15 @@
 """The API in-process (FastAPI's TestClient): health, metadata, predictions, errors, the log."""
 
 import json
+import math
 import multiprocessing
 
+import joblib
+import pandas as pd
 import pytest
 from conftest import breaking_value, checked_feature, records
 from fastapi.testclient import TestClient
+from omegaconf import OmegaConf
 
 from {{ cookiecutter.module_name }}.cli import main
 from {{ cookiecutter.module_name }}.release.package import (
@@ -62,10 +66,33 @@ def test_one_record_and_many_give_the_predictor_results(client, model_package, s
     assert one.json()["predictions"][0] == predictions[0]
 
 
-def test_the_openapi_example_is_predicted(client):
+def test_the_openapi_example_is_the_data_config_s_and_is_predicted(
+    client, cfg, model_package, spec
+):
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
-    example = schemas["Record"]["examples"][0]
-    assert client.post("/predict", json=example).status_code == 200
+    [example] = schemas["Record"]["examples"]
+    # Read from conf/data itself: each feature's `example`, else a value its rules allow.
+    columns = OmegaConf.to_container(cfg.data.columns)
+    roles = ("numeric", "categorical")  # the roles that are features; identifiers are not
+    features = {name: rules for name, rules in columns.items() if rules["role"] in roles}
+    assert set(example) == set(features)
+    for name, rules in features.items():
+        if "example" in rules:
+            assert example[name] == rules["example"], name
+        elif rules["role"] == "categorical":
+            assert example[name] in rules["values"], name
+        else:
+            assert rules.get("min", -math.inf) <= example[name] <= rules.get("max", math.inf)
+    response = client.post("/predict", json=example)
+    assert response.status_code == 200, response.text
+    [predicted] = response.json()["predictions"]
+    # What the packaged scikit-learn pipeline says of that row, called directly.
+    pipeline = joblib.load(model_package / MODEL_FILE)
+    [expected] = pipeline.predict(pd.DataFrame([example])).tolist()
+    if spec.is_classification:
+        assert predicted["prediction"] == expected
+    else:  # ONNX computes in float32
+        assert predicted["prediction"] == pytest.approx(expected, rel=1e-4, abs=1e-4)
 
 
 def test_every_prediction_is_logged_as_one_json_line(client, sample, spec, log_file):
@@ -265,7 +292,6 @@ def test_request_model_is_derived_from_the_data_config(client, spec):
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
     record = schemas["Record"]
     assert set(record.get("required", [])) == {c.name for c in spec.features if not c.nullable}
-    assert record["examples"] == [{c.name: c.example_value for c in spec.features}]
     for column in spec.features:
         field = record["properties"][column.name]
         choices = field.get("anyOf", [field])

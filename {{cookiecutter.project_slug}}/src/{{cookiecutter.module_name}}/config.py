@@ -7,6 +7,7 @@ params.yaml, never conf/ directly, so an override always reaches them.
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
@@ -70,3 +71,15 @@ def load_params(path: Path = PARAMS_FILE) -> DictConfig:
     cfg = OmegaConf.load(path)
     assert isinstance(cfg, DictConfig)
     return cfg
+
+
+def as_dict(section: Any) -> dict[str, Any]:
+    """A mapping section of the config (e.g. `cfg.monitoring`) as a plain, resolved dict:
+    what the functions over plain data take."""
+    plain = OmegaConf.to_container(section, resolve=True) if OmegaConf.is_config(section) else None
+    if not isinstance(plain, dict):
+        raise UserFacingError(
+            f"expected a mapping of names to values in the config, found {section!r}: "
+            "fix the section in conf/ (params.yaml shows the composed config)."
+        )
+    return {str(key): value for key, value in plain.items()}

@@ -11,10 +11,12 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
 import structlog
+from structlog.typing import Processor
 
 PARAMS_FILE = Path("params.yaml")
 DATA_DIR = Path("data/raw")
@@ -33,7 +35,7 @@ def git_sha(root: Path = Path(".")) -> str:
 
 
 def data_version(root: Path = Path(".")) -> str:
-    """Hash of the DVC pointers of the raw data: changes exactly when the data does."""
+    """Hash of the DVC pointers of the raw data: changes exactly when DVC records new data."""
     pointers = sorted((root / DATA_DIR).glob("*.dvc"))
     if not pointers:
         return "unknown"
@@ -57,7 +59,7 @@ def run_context(root: Path = Path(".")) -> dict[str, str]:
     }
 
 
-def wants_json(environ: dict | None = None, stream: TextIO | None = None) -> bool:
+def wants_json(environ: Mapping[str, str] | None = None, stream: TextIO | None = None) -> bool:
     """JSON when asked (LOG_FORMAT=json), in CI, or when nobody watches a terminal."""
     environ = os.environ if environ is None else environ
     chosen = environ.get("LOG_FORMAT", "").lower()
@@ -85,13 +87,14 @@ def configure_logging(
             event_dict.setdefault(key, value)
         return event_dict
 
-    shared = [
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         add_run_context,
     ]
+    renderer: Processor
     if json_output:
         renderer = structlog.processors.JSONRenderer()
         shared.append(structlog.processors.format_exc_info)

@@ -324,10 +324,11 @@ def reads(node: ast.AST, local: frozenset[str] = frozenset()) -> set[str]:
         return ({node.target.id} - local) | reads(node.value, local)  # `x += 1` reads x
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
         args = node.args
-        outer = [*node.args.defaults, *(d for d in args.kw_defaults if d is not None)]
+        outer: list[ast.AST] = [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
         if not isinstance(node, ast.Lambda):
             outer += [*node.decorator_list, *([node.returns] if node.returns else [])]
-            outer += [a.annotation for a in ast.walk(args) if getattr(a, "annotation", None)]
+            every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+            outer += [arg.annotation for arg in every if arg is not None and arg.annotation]
         body = node.body if isinstance(node.body, list) else [node.body]
         inner = local | _arguments(args) | binds(body)
         return set().union(*(reads(n, local) for n in outer), *(reads(n, inner) for n in body))
@@ -384,7 +385,7 @@ def _name_line(cell: Cell, where: str) -> tuple[int, str, str]:
     lines = cell.source.splitlines()
     index = next((i for i, line in enumerate(lines) if line.strip()), None)
     match = NAME_LINE.fullmatch(lines[index].strip()) if index is not None else None
-    if match is None or keyword.iskeyword(match.group(1)):
+    if index is None or match is None or keyword.iskeyword(match.group(1)):
         raise UserFacingError(
             f"{where}, {cell.where}, is tagged `{TAG}` but its first line does not name a "
             f"function: make it a comment such as `# missing_share: what it returns`."
@@ -452,7 +453,7 @@ def to_function(cell: Cell, where: str, available: dict[str, Import]) -> Functio
     )
 
 
-def _body(source: str, tree: ast.Module, name_line: int, moved: list[ast.stmt]) -> str:
+def _body(source: str, tree: ast.Module, name_line: int, moved: Sequence[ast.stmt]) -> str:
     """The cell's lines, its comments kept, without the naming line and the moved imports,
     and `return ` before the last expression."""
     lines = source.splitlines()
@@ -706,9 +707,9 @@ def describe_results(results: Sequence[Any], runs: list[tuple[Any, Any]], code: 
     kinds = [_kind(result) for result in results]
     kind, annotation, is_instance, names = kinds[0]
     if any(k[0] != kind for k in kinds):
-        found = " and ".join(sorted({k[1] or k[0] for k in kinds}))
-        raise UserFacingError(f"it returned {found} on different samples: one type to test")
-    assertions = [is_instance]
+        returned = " and ".join(sorted({k[1] or k[0] for k in kinds}))
+        raise UserFacingError(f"it returned {returned} on different samples: one type to test")
+    assertions: list[str | None] = [is_instance]  # None: no size assertion holds
     if kind in ("frame", "series", "array"):
         shapes = [result.shape for result in results]
         if kind == "array" and any(len(s) != len(shapes[0]) for s in shapes):

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 import structlog
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from .. import COMMAND
 from ..artifacts import atomic_path
+from ..config import as_dict
 from ..errors import DataValidationError, UserFacingError
 from .pii import mask
 from .spec import DataSpec, spec_from_config
@@ -21,7 +22,7 @@ READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 def data_spec(cfg: DictConfig) -> DataSpec:
     """The data spec of a composed config (its `data` section)."""
-    return spec_from_config(OmegaConf.to_container(cfg.data, resolve=True))
+    return spec_from_config(as_dict(cfg.data))
 
 
 def read_table(path: Path | str) -> pd.DataFrame:

@@ -128,8 +128,8 @@ def pii_reason(name: str, values: Iterable[str]) -> str | None:
     if found := value_kind(values):
         kind, share = found
         return f"{share:.0%} of values look like {kind}"
-    if kind := name_kind(name):
-        return f"the name {name!r} suggests {kind}"
+    if named := name_kind(name):
+        return f"the name {name!r} suggests {named}"
     return None
 
 

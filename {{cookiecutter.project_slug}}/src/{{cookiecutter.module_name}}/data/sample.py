@@ -56,8 +56,10 @@ def write_sample(name: str, path: Path | str) -> Path:
 def synthesize(spec: DataSpec, rows: int = 400, seed: int = 0) -> pd.DataFrame:
     """Rows that pass the spec's schema, with a target the features explain."""
     rng = np.random.default_rng(seed)
-    frame, signal = {}, np.zeros(rows)
+    frame: dict[str, np.ndarray | list] = {}
+    signal = np.zeros(rows)
     for column in spec.columns:
+        values: np.ndarray
         if column.role == "numeric":
             low = column.min if column.min is not None else -1.0
             high = column.max if column.max is not None else low + 2.0
@@ -65,7 +67,7 @@ def synthesize(spec: DataSpec, rows: int = 400, seed: int = 0) -> pd.DataFrame:
             signal += (values - low) / ((high - low) or 1.0)
         elif column.role == "categorical":
             values = rng.choice(np.array(column.values, dtype=object), rows)
-            codes = pd.Index(column.values).get_indexer(values)
+            codes = pd.Index(column.values).get_indexer(pd.Index(values))
             signal += codes / max(len(column.values) - 1, 1)
         elif column.role == "identifier":
             values = np.arange(1, rows + 1)

@@ -23,6 +23,7 @@ def _range_check(column: Column) -> list[pa.Check]:
 
 def feature_column(column: Column) -> pa.Column:
     """Numbers are coerced to float; categories are compared as text."""
+    dtype: type
     if column.role == "numeric":
         dtype, checks = float, _range_check(column)
     else:

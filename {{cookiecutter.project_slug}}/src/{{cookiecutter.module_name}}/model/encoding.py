@@ -72,7 +72,7 @@ class Encoding:
         indexes = {name: {v: i for i, v in enumerate(vs)} for name, vs in self.categories.items()}
         return np.asarray(self.mean), np.asarray(self.scale), indexes
 
-    def transform(self, columns: Mapping[str, Sequence], rows: int) -> np.ndarray:
+    def transform(self, columns: Mapping[str, Sequence | np.ndarray], rows: int) -> np.ndarray:
         """The model matrix for `rows` rows given as column -> values (None/NaN = missing)."""
         mean, scale, indexes = self._arrays
         if rows < SMALL_BATCH:

@@ -25,13 +25,15 @@ def monitored(spec: DataSpec) -> list[Column]:
 
 def drift_frames(frame: pd.DataFrame, spec: DataSpec) -> pd.DataFrame:
     """The monitored features and the prediction, typed by the data config's roles."""
-    columns = {}
+    columns: dict[str, pd.Series] = {}
     for column in monitored(spec):
         values = frame[column.name] if column.name in frame else pd.Series(index=frame.index)
         if column.role == "numeric":
             columns[column.name] = pd.to_numeric(values, errors="coerce").astype("float64")
         else:
-            columns[column.name] = values.astype("object").where(values.notna(), None)
+            # pandas keeps None in an object column; pandas-stubs types `other` without None.
+            kept = values.astype("object").where(values.notna(), None)  # type: ignore[call-overload]
+            columns[column.name] = kept
     prediction = frame[PREDICTION]
     columns[PREDICTION] = (
         prediction.astype(str) if spec.is_classification else prediction.astype("float64")

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 import structlog
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from ..artifacts import atomic_path
+from ..config import as_dict
 from ..data.load import read_table
 from ..release.package import ModelPackage, load_package
 from ..release.predictor import Predictor
@@ -67,7 +68,7 @@ def monitor(
 ) -> dict:
     """Judge drift over the logged predictions since `since`, and with `labels_path` the
     model's metrics over them; write and return the summary."""
-    settings = OmegaConf.to_container(cfg.monitoring, resolve=True)
+    settings = as_dict(cfg.monitoring)
     out = Path(out_dir or settings["out"])
     now = datetime.datetime.now(datetime.UTC)
     package = load_package(resolve_package_path(model))
@@ -92,7 +93,7 @@ def monitor(
         "pii_left_out": sorted(column.name for column in spec.features if column.pii),
     }
     if labels_path:
-        allowances = OmegaConf.to_container(cfg.promotion.allowance, resolve=True)[spec.task]
+        allowances = as_dict(cfg.promotion.allowance[spec.task])
         summary["performance"] = performance(
             rows,
             read_table(labels_path),

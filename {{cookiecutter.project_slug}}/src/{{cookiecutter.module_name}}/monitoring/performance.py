@@ -43,7 +43,7 @@ def window_metrics(joined: pd.DataFrame, spec: DataSpec, classes: list, threshol
     """The task's metrics of the logged predictions against their labels."""
     if not spec.is_classification:
         actual = pd.to_numeric(joined["actual"], errors="coerce").to_numpy()
-        outputs = joined["prediction"].astype("float64").to_numpy()
+        outputs: np.ndarray = joined["prediction"].astype("float64").to_numpy()
         return task_metrics(spec, actual, outputs, classes, threshold)
     by_text = {str(label): label for label in classes}
     unknown = sorted({str(v) for v in joined["actual"]} - set(by_text))

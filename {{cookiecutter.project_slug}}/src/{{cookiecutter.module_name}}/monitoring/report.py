@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 import structlog
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from .. import COMMAND, remote
 from ..artifacts import atomic_path
+from ..config import as_dict
 from ..errors import UserFacingError
 from ..model.evaluate import HIGHER_IS_BETTER, canvas_figure
 from ..release import registry
@@ -238,13 +239,15 @@ def traffic_section(table: pd.DataFrame | None, period: str, chart: str | None, 
         return f"<p>{html.escape(note)}</p>"
     rows = [
         [
-            moment.to_pydatetime(),
+            moment,
             int(row.predictions),
             int(row.requests),
             "" if pd.isna(row.latency_p50_ms) else float(row.latency_p50_ms),
             "" if pd.isna(row.latency_p95_ms) else float(row.latency_p95_ms),
         ]
-        for moment, row in table.iterrows()
+        for moment, (_, row) in zip(
+            pd.DatetimeIndex(table.index).to_pydatetime(), table.iterrows(), strict=True
+        )
         if row.predictions
     ]
     header = [period, "predictions", "requests", "median latency (ms)", "p95 latency (ms)"]
@@ -333,7 +336,7 @@ def business_report(
     since: str | None = None,
 ) -> Path:
     """Write the business report; return its path."""
-    settings = OmegaConf.to_container(cfg.monitoring, resolve=True)
+    settings = as_dict(cfg.monitoring)
     now = datetime.datetime.now(datetime.UTC)
     start = parse_since(since, now)
     events = registry.history()
@@ -343,7 +346,7 @@ def business_report(
     found = lineages(versions)
     rows = version_rows(events, found, production)
     task = cfg.data.task
-    names = list(OmegaConf.to_container(cfg.promotion.allowance[task]))
+    names = list(as_dict(cfg.promotion.allowance[task]))
     metrics_chart = metrics_figure(rows, names)
 
     log_file = Path(log_path or settings["log"])

@@ -158,7 +158,8 @@ def _second_copy_memory(path: str) -> None:
     before = _rss_mb()
     second = Predictor(load_package(path))
     second.records(records)
-    print(json.dumps({"memory_mb": round(max(0.0, _rss_mb() - before), 1)}))
+    # The answer to the parent process, which reads this line: not a message for a person.
+    print(json.dumps({"memory_mb": round(max(0.0, _rss_mb() - before), 1)}))  # noqa: T201
 
 
 if __name__ == "__main__":

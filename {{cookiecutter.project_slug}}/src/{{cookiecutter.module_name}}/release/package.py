@@ -171,15 +171,16 @@ def sha256(path: Path) -> str:
 
 
 def data_hash(raw_path: Path | str) -> str:
-    """The md5 DVC records for the raw data in its .dvc pointer (else the file's own md5)."""
-    raw_path = Path(raw_path)
-    pointer = raw_path.with_name(raw_path.name + ".dvc")
-    if pointer.exists():
-        from omegaconf import OmegaConf
+    """The raw file's md5, the one DVC records in its .dvc pointer at `dvc add`.
 
-        return str(OmegaConf.load(pointer).outs[0].md5)
-    # Not tracked by DVC (yet): the same md5 DVC would record.
-    return hashlib.md5(raw_path.read_bytes(), usedforsecurity=False).hexdigest()
+    Read from the file, not the pointer: an edited file whose pointer `dvc add` has not
+    updated yet still trains the model, and the lineage must name what did.
+    """
+    digest = hashlib.md5(usedforsecurity=False)
+    with Path(raw_path).open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def library_versions() -> dict[str, str]:

@@ -57,7 +57,7 @@ class Predictor:
     def engine(self) -> str:
         return "onnxruntime" if self._onnx is not None else "scikit-learn"
 
-    def outputs(self, columns: Mapping[str, Sequence], rows: int) -> np.ndarray:
+    def outputs(self, columns: Mapping[str, Sequence | np.ndarray], rows: int) -> np.ndarray:
         """Class probabilities (rows x classes) or values (rows) for valid feature columns."""
         if self._onnx is not None:
             return self._onnx.outputs(columns, rows)

@@ -273,8 +273,8 @@ def gate(cfg: DictConfig) -> Promotion:
     """
     # Imported here: the gate needs the metrics code, which serving leaves out.
     import pandas as pd
-    from omegaconf import OmegaConf
 
+    from ..config import as_dict
     from .cost import feature_records, latency_figures, package_mb, side_by_side
     from .gate import check_baseline, check_cost, check_gate
     from .predictor import Predictor
@@ -301,11 +301,11 @@ def gate(cfg: DictConfig) -> Promotion:
                 f"the candidate is a {task} model and production {previous} a "
                 f"{production.spec.task} model: they cannot be compared on one test split."
             )
-        allowances = OmegaConf.to_container(cfg.promotion.allowance[task])
+        allowances = as_dict(cfg.promotion.allowance[task])
         checks += check_gate(candidate_scores, score(production, test), allowances)
 
     baseline = _baseline_scores(candidate, train_path, test)
-    margins = OmegaConf.to_container(cfg.promotion.baseline[task])
+    margins = as_dict(cfg.promotion.baseline[task])
     checks += check_baseline(candidate_scores, baseline, margins)
 
     predictors = [Predictor(candidate)] + ([Predictor(production)] if production else [])
@@ -313,7 +313,7 @@ def gate(cfg: DictConfig) -> Promotion:
     # Only latency is timed here: the batch figures stay in each package's lineage.
     costs = [latency_figures(latencies) for latencies in timings]
     costs[0]["package_mb"] = package_mb(candidate.path)
-    budget = OmegaConf.to_container(cfg.promotion.budget)
+    budget = as_dict(cfg.promotion.budget)
     checks += check_cost(costs[0], budget, costs[1] if production else None)
 
     failed = [check for check in checks if not check.passed]

@@ -13,6 +13,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -98,16 +99,18 @@ def request_body(spec: DataSpec, max_records: int = MAX_REQUEST_RECORDS) -> Any:
     """The request body's type: one Record (a row of features, and optionally the data
     config's identifiers) or a list of them."""
     example = {column.name: column.example_value for column in spec.features}
-    record = create_model(
+    fields: dict[str, Any] = {column.name: request_field(column) for column in spec.features}
+    fields |= {name: passthrough_field(spec.column(name)) for name in spec.identifiers}
+    # Any: types built at run time from the data config, which a type checker cannot see.
+    record: Any = create_model(
         "Record",
         __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [example]}),
         __doc__="One row of features, as described in the data config.",
-        **{column.name: request_field(column) for column in spec.features},
-        **{name: passthrough_field(spec.column(name)) for name in spec.identifiers},
+        **fields,
     )
-    records = Annotated[list[record], Field(min_length=1, max_length=max_records)]
+    records: Any = Annotated[list[record], Field(min_length=1, max_length=max_records)]
     # One record or a list of them; the JSON type picks which, so errors speak of that one only.
-    payload = Annotated[
+    payload: Any = Annotated[
         Annotated[record, Tag("record")] | Annotated[records, Tag("records")],
         Discriminator(lambda value: "records" if isinstance(value, list) else "record"),
     ]
@@ -115,11 +118,14 @@ def request_body(spec: DataSpec, max_records: int = MAX_REQUEST_RECORDS) -> Any:
 
 
 def response_model(spec: DataSpec, classes: list) -> type[BaseModel]:
+    # Any: a model built at run time from the data config, which a type checker cannot see.
+    prediction: Any
     if spec.is_classification:
+        label: Any = Literal[tuple(classes)]
         prediction = create_model(
             "Prediction",
             prediction=(
-                Literal[tuple(classes)],
+                label,
                 Field(description=f"The predicted {spec.target.name}"),
             ),
             probabilities=(
@@ -140,16 +146,16 @@ def response_model(spec: DataSpec, classes: list) -> type[BaseModel]:
     )
 
 
-def masked_error(error: dict, pii: frozenset[str]) -> dict:
+def masked_error(error: Mapping[str, Any], pii: frozenset[str]) -> dict[str, Any]:
     """A validation error whose `input` shows no raw value of a pii field."""
     if "input" not in error or not pii:
-        return error
+        return dict(error)
     value = error["input"]
     if any(part in pii for part in error["loc"]) or (
         not error["loc"] and isinstance(value, str | bytes)  # the body itself, unparsed
     ):
-        return error | {"input": mask(value)}
-    return error | {"input": masked(value, pii)}
+        return {**error, "input": mask(value)}
+    return {**error, "input": masked(value, pii)}
 
 
 class FieldError(BaseModel):
@@ -367,14 +373,14 @@ def create_app(
                 for n, (record, output) in enumerate(zip(records, outputs, strict=True))
             ]
         )
-        body = {
+        answer = {
             "request_id": request_id,
             "model_version": predictor.version,
             "predictions": outputs,
         }
         # Serialised here: FastAPI need not re-validate what it documents as PredictResponse.
         return Response(
-            json.dumps(body), media_type="application/json", headers={"x-request-id": request_id}
+            json.dumps(answer), media_type="application/json", headers={"x-request-id": request_id}
         )
 
     if service_metrics:

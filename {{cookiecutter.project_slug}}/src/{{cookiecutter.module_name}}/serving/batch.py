@@ -64,7 +64,9 @@ class _Writer:
     """Appends scored chunks to a CSV or Parquet file."""
 
     def __init__(self, path: Path, kind: str):
-        self.path, self.kind, self.parquet = path, kind, None
+        self.path, self.kind = path, kind
+        # The writer, and the Arrow schema it was opened with (the first chunk's).
+        self.parquet: tuple[pq.ParquetWriter, pa.Schema] | None = None
 
     def write(self, frame: pd.DataFrame) -> None:
         if self.kind == "csv":
@@ -73,21 +75,22 @@ class _Writer:
             return
         table = pa.Table.from_pandas(frame, preserve_index=False)
         if self.parquet is None:
-            self.parquet = pq.ParquetWriter(self.path, table.schema)
-        elif table.schema != self.parquet.schema:
+            self.parquet = pq.ParquetWriter(self.path, table.schema), table.schema
+        writer, schema = self.parquet
+        if table.schema != schema:
             # CSV chunks infer their own types: follow the first chunk's.
             try:
-                table = table.cast(self.parquet.schema)
+                table = table.cast(schema)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
                 raise UserFacingError(
                     f"column types change between chunks of the input ({exc}); "
                     "write it as Parquet, or use a larger --chunk-size."
                 ) from None
-        self.parquet.write_table(table)
+        writer.write_table(table)
 
     def close(self) -> None:
         if self.parquet is not None:
-            self.parquet.close()
+            self.parquet[0].close()
 
 
 def score_file(

@@ -9,6 +9,7 @@ up every worker's, so the counts do not depend on which worker the scraper reach
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -41,6 +42,8 @@ class ServiceMetrics:
             MultiProcessCollector(self.registry)
         own = None if shared else self.registry
         version = ["model_version"]
+        # Counted by class for a classifier, bucketed by value for a regressor.
+        self.predictions: Counter | Histogram
         self.requests = Counter(
             "predict_requests", "Requests to /predict, by HTTP status",
             ["status", *version], registry=own,
@@ -60,19 +63,18 @@ class ServiceMetrics:
                 "predicted_value", "Predicted values (buckets: deciles of the test target)",
                 version, buckets=buckets, registry=own,
             )  # fmt: skip
-        self.classification = bool(classes)
         info = Gauge(
             "model_info", "The model version each worker serves (1)", version,
             registry=own, multiprocess_mode="max",
         )  # fmt: skip
         info.labels(model_version).set(1)
 
-    def observe(self, status: int, seconds: float, outputs: list[dict] = ()) -> None:
+    def observe(self, status: int, seconds: float, outputs: Sequence[dict] = ()) -> None:
         """Count one /predict request and the predictions it returned."""
         self.requests.labels(str(status), self.model_version).inc()
         self.latency.labels(self.model_version).observe(seconds)
         for output in outputs:
-            if self.classification:
+            if isinstance(self.predictions, Counter):
                 self.predictions.labels(str(output["prediction"]), self.model_version).inc()
             else:
                 self.predictions.labels(self.model_version).observe(output["prediction"])

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Collection, Mapping, Sequence
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from ..data.pii import keyed_hash
 
@@ -55,6 +55,8 @@ class PredictionLog:
         self, path: Path | str, max_bytes: int = LOG_MAX_BYTES, backups: int = LOG_BACKUPS
     ):
         self.max_bytes = max_bytes
+        self.path: Path | None
+        self.handler: RotatingFileHandler | None
         if str(path) == STDOUT:
             # The workers share the container's stdout: the lock keeps their lines whole
             # (a pipe keeps only writes under 4 KiB whole by itself).
@@ -76,7 +78,7 @@ class PredictionLog:
                 while data:  # a pipe may take a long write in parts
                     data = data[os.write(sys.stdout.fileno(), data) :]
                 return
-            stream = self.handler.stream
+            stream = self._stream()
             ours = os.fstat(stream.fileno())
             if not self._is_current(ours):  # another worker rotated the file: follow the name
                 stream.close()
@@ -84,13 +86,21 @@ class PredictionLog:
                 ours = os.fstat(stream.fileno())
             if ours.st_size and ours.st_size + len(text) > self.max_bytes:
                 self.handler.doRollover()
-                stream = self.handler.stream
+                stream = self._stream()
             stream.write(text)
             stream.flush()
         finally:
             fcntl.flock(self.lock, fcntl.LOCK_UN)
 
+    def _stream(self) -> TextIO:
+        """The open file: the handler opens it at once and again on each rollover (it would
+        wait for the first record only with delay=True, which this log does not pass)."""
+        assert self.handler is not None and self.handler.stream is not None
+        return self.handler.stream
+
     def _is_current(self, ours: os.stat_result) -> bool:
+        if self.path is None:  # standard output does not rotate
+            return True
         try:
             return os.path.samestat(os.stat(self.path), ours)
         except FileNotFoundError:

@@ -145,7 +145,9 @@ def score_partitions(files_broadcast, checksum: str):
         from ..errors import DataValidationError
 
         predictor = worker_predictor(files_broadcast.value, checksum)
-        partition = TaskContext.get().partitionId()
+        context = TaskContext.get()  # None only outside a Spark task, and this runs in one
+        assert context is not None
+        partition = context.partitionId()
         seen = 0
         for frame in frames:
             try:
