@@ -92,23 +92,29 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
+def git(root: Path, *args: str) -> str:
+    """`git ARGS` in `root`; its output, or a failure that shows git's message."""
+    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, f"git {' '.join(args)} failed: {done.stderr}"
+    return done.stdout
+
+
+def new_repository(root: Path) -> None:
+    """A git repository in `root` with its own identity, so no global git config is needed."""
+    git(root, "init", "--quiet")
+    git(root, "config", "user.name", "Test")
+    git(root, "config", "user.email", "test@example.com")
+    git(root, "config", "commit.gpgsign", "false")
+
+
 def git_commit(root: Path, message: str = "test commit") -> str:
-    """Commit everything in `root` (a new repository the first time, with its own identity,
-    so no global git config is needed) and return the full sha that `git log` reports."""
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
-        assert done.returncode == 0, f"git {' '.join(args)} failed: {done.stderr}"
-        return done.stdout
-
+    """Commit everything in `root` (a new repository the first time) and return the full
+    sha that `git log` reports."""
     if not (root / ".git").exists():
-        git("init", "--quiet")
-        git("config", "user.name", "Test")
-        git("config", "user.email", "test@example.com")
-        git("config", "commit.gpgsign", "false")
-    git("add", "--all")
-    git("commit", "--quiet", "--no-verify", "--allow-empty", "-m", message)
-    return git("log", "-1", "--format=%H").strip()
+        new_repository(root)
+    git(root, "add", "--all")
+    git(root, "commit", "--quiet", "--no-verify", "--allow-empty", "-m", message)
+    return git(root, "log", "-1", "--format=%H").strip()
 
 
 def dvc_add(root: Path, path: Path | str) -> None:

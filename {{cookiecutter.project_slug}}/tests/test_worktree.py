@@ -1,9 +1,9 @@
 """What git holds of a run, in real git repositories."""
 
 import json
-import subprocess
 
 import pytest
+from conftest import git, new_repository
 
 from {{ cookiecutter.module_name }}.errors import UserFacingError
 from {{ cookiecutter.module_name }}.worktree import (
@@ -15,20 +15,11 @@ from {{ cookiecutter.module_name }}.worktree import (
 )
 
 
-def git(root, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 @pytest.fixture
 def repo(tmp_path, monkeypatch):
     """A repository with a committed run: conf/, src/ and notes outside the run."""
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
-    git(tmp_path, "init", "--quiet")
-    git(tmp_path, "config", "user.name", "Test")
-    git(tmp_path, "config", "user.email", "test@example.com")
-    git(tmp_path, "config", "commit.gpgsign", "false")
+    new_repository(tmp_path)
     for path in ("conf/config.yaml", "src/step.py", "notes.md"):
         (tmp_path / path).parent.mkdir(exist_ok=True)
         (tmp_path / path).write_text(f"{path}\n")
