@@ -30,6 +30,7 @@ TASK_FILES = {
 }
 REMOTE_NAME = "storage"
 # Files that `cruft update` must leave alone: they are the project's own, not the template's.
+MAX_BUCKET_NAME = 63
 CRUFT_SKIP = [".git", ".dvc", "data", "uv.lock", "params.yaml", "dvc.lock"]
 
 
@@ -56,11 +57,14 @@ def remote_url(answers: dict) -> str:
     if answers["dvc_remote_url"]:
         return answers["dvc_remote_url"]
     slug = answers["project_slug"]
+    # S3 buckets, GCS buckets and Azure containers take at most 63 characters: a long slug
+    # is cut so that `<slug>-dvc` stays a name the cloud accepts.
+    bucket = f"{slug[: MAX_BUCKET_NAME - len('-dvc')].rstrip('-')}-dvc"
     return {
         "local": f"../{slug}-dvc-storage",
-        "s3": f"s3://{slug}-dvc",
-        "gcs": f"gs://{slug}-dvc",
-        "azure": f"azure://{slug}-dvc",
+        "s3": f"s3://{bucket}",
+        "gcs": f"gs://{bucket}",
+        "azure": f"azure://{bucket}",
     }[answers["dvc_remote"]]
 
 

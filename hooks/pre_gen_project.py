@@ -32,6 +32,8 @@ RESERVED_MODULES = frozenset(
 )  # fmt: skip
 
 MAX_SLUG_LENGTH = 63  # a Kubernetes object name (the deploy/ manifests use the slug)
+# The generated code imports the package by name and keeps to 100-character lines.
+MAX_MODULE_LENGTH = 63
 SLUG_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 MODULE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
@@ -78,6 +80,12 @@ def check_module_name(module: str) -> list[str]:
         return [
             f"module_name {module!r} is not a valid package name: use lowercase letters, digits "
             f"and underscores, starting with a letter, e.g. {fix!r}."
+        ]
+    if len(module) > MAX_MODULE_LENGTH:
+        return [
+            f"module_name {module!r} is {len(module)} characters long: the project's imports of "
+            f"it must fit its 100-character lines, which allow {MAX_MODULE_LENGTH}; type a "
+            f"shorter one, e.g. {module[:MAX_MODULE_LENGTH].rstrip('_')!r}."
         ]
     if keyword.iskeyword(module) or keyword.issoftkeyword(module):
         return [f"module_name {module!r} is a Python keyword: try '{module}_model'."]

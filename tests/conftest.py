@@ -37,9 +37,11 @@ COMBINATIONS = {
         "ci": "none",
         "dvc_remote": "gcs",
     },
+    # The longest slug (63 characters) and module name (63) the hook accepts: the generated
+    # code must stay within its linter's line length with them.
     "proprietary-azure": {
-        "project_name": "Credit Risk",
-        "module_name": "credit_risk_model",
+        "project_name": "Credit Risks of Small Business Loans Across Regions and Sectors",
+        "module_name": "credit_risk_model_of_small_business_loans_in_each_region_sector",
         "license": "Proprietary",
         "ci": "github",
         "dvc_remote": "azure",

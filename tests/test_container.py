@@ -48,6 +48,8 @@ def test_dockerignore_keeps_data_and_environments_out(default_project):
 
 
 def test_manifests_are_valid_kubernetes(default_project):
+    """What a schema sees; how the manifests fit together and fit the image, the project's
+    own tests/test_deploy.py checks (in `make test`)."""
     resources = manifests(default_project)
     assert set(resources) == {"Deployment", "Service", "HorizontalPodAutoscaler"}
     for resource in resources.values():
@@ -57,50 +59,6 @@ def test_manifests_are_valid_kubernetes(default_project):
     broken["spec"]["template"]["spec"]["containers"][0]["healthCheck"] = "/health"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
-
-
-def test_manifests_fit_together_and_match_the_image(default_project):
-    """What a schema cannot see: names, labels, ports and probes agree across files."""
-    resources = manifests(default_project)
-    deployment, service, hpa = (
-        resources[k] for k in ("Deployment", "Service", "HorizontalPodAutoscaler")
-    )
-    name = default_project.name
-    assert {r["metadata"]["name"] for r in resources.values()} == {name}
-    pod = deployment["spec"]["template"]
-    labels = pod["metadata"]["labels"].items()
-    assert deployment["spec"]["selector"]["matchLabels"].items() <= labels
-    assert service["spec"]["selector"].items() <= labels
-    assert hpa["spec"]["scaleTargetRef"] == {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "name": name,
-    }
-    (container,) = pod["spec"]["containers"]
-    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert service["spec"]["ports"][0]["targetPort"] in ports
-    dockerfile = (default_project / "Dockerfile").read_text()
-    assert f"EXPOSE {ports['http']}" in dockerfile
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/health", "port": "http"}
-    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
-    uid = pod["spec"]["securityContext"]["runAsUser"]
-    assert f"USER {uid}:" in dockerfile
-    assert set(container["resources"]) == {"requests", "limits"}
-    # Prometheus scrapes the API's own port and path; predictions outlive the pod on stdout.
-    annotations = pod["metadata"]["annotations"]
-    assert annotations["prometheus.io/scrape"] == "true"
-    assert int(annotations["prometheus.io/port"]) == ports["http"]
-    assert annotations["prometheus.io/path"] == "/metrics"
-    env = {item["name"]: item.get("value") for item in container["env"]}
-    assert env["PREDICTION_LOG"] == "-"
-    # The API keys are a Secret's file, mounted read-only where API_KEYS_FILE points.
-    assert "API_KEYS" not in env and "ALLOW_ANONYMOUS" not in env
-    mounts = {m["name"]: m for m in container["volumeMounts"]}
-    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
-    (keys,) = [m for m in mounts.values() if env["API_KEYS_FILE"].startswith(m["mountPath"] + "/")]
-    assert keys["readOnly"] is True
-    assert volumes[keys["name"]]["secret"]["secretName"] == f"{name}-api-keys"
 
 
 def test_make_deploy_swaps_in_the_pushed_image(default_project):
@@ -140,9 +98,10 @@ def test_github_workflow_builds_pushes_and_deploys_behind_approval(default_proje
     jobs = yaml.safe_load(text)["jobs"]
     package, image, deploy = jobs["model-package"], jobs["image"], jobs["deploy"]
     # The production model is resolved on pushes only (tests/test_ci_runners.py runs it), and
-    # the image is built only once the checks pass and a model was found.
+    # the image is built only once the checks and the audit of the dependencies pass and a
+    # model was found.
     assert "github.event_name == 'push'" in package["if"]
-    assert set(image["needs"]) == {"notebooks", "model-package"}
+    assert set(image["needs"]) == {"notebooks", "audit", "model-package"}
     assert image["if"] == "needs.model-package.outputs.image"
     assert image["permissions"]["packages"] == "write"
     assert deploy["needs"] == "image"
@@ -158,6 +117,10 @@ def test_gitlab_ci_builds_pushes_and_deploys_manually(cookies):
     config = yaml.safe_load((project / ".gitlab-ci.yml").read_text())
     assert config["stages"][-4:] == ["image", "deploy", "retrain", "promote"]
     build, deploy = config["build-image"], config["deploy"]
+    # `needs` starts a job once the jobs it names pass, whatever their stage: the image waits
+    # for the audit of the dependencies it installs.
+    assert set(build["needs"]) == {"model-package", "audit"}
+    assert "build-image" in deploy["needs"]
     # The image name (registry, model version, commit) comes from model-package's dotenv.
     assert "$CI_REGISTRY_IMAGE" in " ".join(config["model-package"]["script"])
     assert config["model-package"]["artifacts"]["reports"]["dotenv"] == "model.env"
@@ -242,9 +205,16 @@ def test_github_retrain_reports_gates_and_promotes_behind_approval(default_proje
     kept = paths_of(uploads["candidate"]["with"]["path"])
     assert {"dvc.lock", "params.yaml"} <= set(kept)
     assert all(covered(path, kept) for path in dvc_outputs(default_project)), kept
+    # The gate's verdict is the job's output; only `promote` hands on a candidate.
+    gate = next(step for step in steps if step.get("id") == "gate")
+    assert gate["run"] == 'make gate VERDICT_FILE="$GITHUB_OUTPUT"'
+    assert retrain["outputs"] == {"verdict": "${{ steps.gate.outputs.verdict }}"}
+    assert uploads["candidate"]["if"] == "steps.gate.outputs.verdict == 'promote'"
 
-    # A person approves: required reviewers on the environment; then commit and promote.
+    # A person approves, and only a candidate to promote: required reviewers on the
+    # environment; then commit and promote.
     assert promote["needs"] == "retrain"
+    assert promote["if"] == "needs.retrain.outputs.verdict == 'promote'"
     assert promote["environment"] == "production"
     assert promote["concurrency"] == "production"
     assert promote["permissions"] == {"contents": "write"}
@@ -281,6 +251,10 @@ def test_gitlab_retrain_runs_alone_and_promotes_by_hand(gitlab_project):
     assert artifacts["when"] == "always" and artifacts["name"]
     assert {"reports/business/", "reports/monitoring/", "dvc.lock"} <= set(artifacts["paths"])
     assert all(covered(path, artifacts["paths"]) for path in dvc_outputs(gitlab_project))
+    # The gate's verdict reaches `promote` as a dotenv variable; promote acts on it first.
+    assert "make gate VERDICT_FILE=verdict.env" in script
+    assert artifacts["reports"] == {"dotenv": "verdict.env"}
+    assert promote["script"][0].startswith('if [ "$verdict" != promote ]; then')
 
     # Starting the manual job is the approval.
     assert promote["needs"] == ["retrain"]
@@ -379,6 +353,10 @@ def test_gitlab_retrain_and_promote_jobs_run(gitlab_project, tmp_path):
     env.pop("PREDICTION_LOG_URL", None)
     shell("\n".join(retrain["script"]), gitlab_project, env)
     assert (gitlab_project / "reports/business/index.html").exists()
+    # The gate's verdict, which GitLab hands to promote as variables (a dotenv report).
+    dotenv = (gitlab_project / retrain["artifacts"]["reports"]["dotenv"]).read_text()
+    verdict = dict(line.split("=", 1) for line in dotenv.splitlines())
+    assert verdict == {"verdict": "promote"}  # no model in production yet
 
     origin, clone = promote_clone(gitlab_project, tmp_path)
     branch = run(["git", "branch", "--show-current"], clone).stdout.strip()
@@ -387,7 +365,8 @@ def test_gitlab_retrain_and_promote_jobs_run(gitlab_project, tmp_path):
     # The push URL with the token is GitLab's; this origin is a local folder.
     script = [line for line in promote["script"] if "git remote set-url" not in line]
     approver = {"GITLAB_USER_NAME": "Ada Approver", "GITLAB_USER_EMAIL": "ada@example.com"}
-    job_env = {**env, **approver, "PROMOTE_TOKEN": "unused", "CI_COMMIT_REF_NAME": branch}
+    job_env = {**env, **approver, **verdict, "PROMOTE_TOKEN": "unused",
+               "CI_COMMIT_REF_NAME": branch}  # fmt: skip
     shell("\n".join(script), clone, job_env)
     check_promoted(origin, clone, "Ada Approver")
     # The reports are retrain's artifacts, not part of the committed run.
@@ -719,7 +698,8 @@ def test_image_builds_and_serves_the_production_model(cookies):
             status, metadata = http("GET", f"{url}/metadata")
             assert status == 200
             assert metadata["checksum"] == lineage["checksum"]
-            assert metadata["path"] == "/app/model"
+            # The package's name only (the image keeps it at /app/model), not a server path.
+            assert metadata["package"] == "model" and "path" not in metadata
             example = http("GET", f"{url}/openapi.json")[1]["components"]["schemas"]["Record"]
             status, answer = http("POST", f"{url}/predict", example["examples"][0])
             assert status == 200 and len(answer["predictions"]) == 1

@@ -51,8 +51,8 @@ def test_a_fresh_project_passes_each_check(project):
     for hook_id in ("tested-modules", "mypy", "ruff-check"):
         done = hook(project, hook_id)
         assert done.returncode == 0, done.stdout + done.stderr
-    pyproject = (project / "pyproject.toml").read_text()
-    assert "fail_under = 80" in pyproject
+    makefile = (project / "Makefile").read_text()
+    assert "\tuv run pytest --cov-fail-under=80\n" in makefile
 
 
 def test_a_module_no_test_imports_is_named_with_its_fix(project):
@@ -94,7 +94,9 @@ def test_a_print_in_src_fails_lint_where_the_cli_and_tests_may_print(project):
 def test_a_type_error_fails_mypy_naming_the_line_and_the_types(project):
     pkg = package(project)
     wrong = "\n\ndef halve(count: int) -> int:\n    return count / 2\n"
-    with planted(project, {f"src/{pkg}/artifacts.py": wrong}):
+    # The body of a function without annotations is checked too (check_untyped_defs).
+    unannotated = '\n\ndef label(count):\n    width: int = "wide"\n    return width\n'
+    with planted(project, {f"src/{pkg}/artifacts.py": wrong + unannotated}):
         done = hook(project, "mypy")
         assert done.returncode == 1
         assert re.search(
@@ -102,15 +104,24 @@ def test_a_type_error_fails_mypy_naming_the_line_and_the_types(project):
             r'\(got "float", expected "int"\)  \[return-value\]',
             done.stdout,
         ), done.stdout
+        assert re.search(
+            rf"src/{pkg}/artifacts\.py:\d+: error: Incompatible types in assignment "
+            r'\(expression has type "str", variable has type "int"\)  \[assignment\]',
+            done.stdout,
+        ), done.stdout
 
 
-def test_coverage_below_the_floor_fails_make_test(project):
+def test_coverage_below_the_floor_fails_make_test_not_one_test_file(project):
     """A large function that no test runs, in a module the tests import: `make test` fails
-    on coverage alone, and its report lists the lines to test."""
+    on coverage alone, and its report lists the lines to test. One test file run alone, as
+    after `make module`, passes with its tests: the floor is the whole suite's."""
     pkg = package(project)
     body = "".join(f"    total += {n} * value\n" for n in range(1500))
     untested = f"\n\ndef untested(value):\n    total = 0\n{body}    return total\n"
     with planted(project, {f"src/{pkg}/artifacts.py": untested}):
+        one = run(["uv", "run", "pytest", "tests/test_artifacts.py"], project, check=False)
+        assert one.returncode == 0, one.stdout[-3000:]
+        assert re.search(r" \d+ passed", one.stdout) and "TOTAL" in one.stdout
         done = run(["make", "test"], project, check=False)
     out = done.stdout
     assert done.returncode != 0

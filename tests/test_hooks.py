@@ -6,8 +6,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ENV, TEMPLATE, load_hook
+from conftest import COMBINATIONS, ENV, TEMPLATE, load_hook
 from cookiecutter.main import cookiecutter
+from slugify import slugify
 
 pre = load_hook("pre_gen_project")
 post = load_hook("post_gen_project")
@@ -60,6 +61,7 @@ def test_choice_lists_match_cookiecutter_json():
         ("tests", "dependency"),
         ("My-Module", "not a valid package name"),
         ("1model", "not a valid package name"),
+        ("m" * 64, "64 characters long"),
     ],
 )
 def test_bad_module_names_say_why_and_what_to_type(module, fragment):
@@ -75,6 +77,19 @@ def test_bad_slugs_get_a_valid_suggestion(slug):
     (message,) = pre.check_slug(slug)
     suggestion = message.split("e.g. ")[1].strip(".'")
     assert pre.check_slug(suggestion) == []
+
+
+def test_the_suite_bakes_the_longest_names_the_hook_accepts():
+    """Every combination is baked and linted (test_bake.py): one carries a project name whose
+    slug, and a module name, are as long as the hook allows, so that no line of the
+    generated code outgrows the linter's limit with them."""
+    longest = COMBINATIONS["proprietary-azure"]
+    slug = slugify(longest["project_name"])
+    assert len(slug) == pre.MAX_SLUG_LENGTH and pre.check_slug(slug) == []
+    module = longest["module_name"]
+    assert len(module) == pre.MAX_MODULE_LENGTH and pre.check_module_name(module) == []
+    # Their own names: the hook's default module name would hide a mix-up of the two.
+    assert module != slug.replace("-", "_")
 
 
 @pytest.mark.parametrize("email", ["ada", "ada@", "@example.com", "ada@example", "a b@example.com"])
@@ -137,6 +152,20 @@ def test_every_question_has_a_human_label():
 def test_default_remote_urls(remote, expected):
     assert post.remote_url({**GOOD, "dvc_remote": remote}) == expected
     assert post.remote_url({**GOOD, "dvc_remote": remote, "dvc_remote_url": "x"}) == "x"
+
+
+@pytest.mark.parametrize(
+    ("remote", "scheme"), [("s3", "s3://"), ("gcs", "gs://"), ("azure", "azure://")]
+)
+def test_a_default_bucket_name_fits_the_cloud_for_the_longest_slug(remote, scheme):
+    """Buckets and containers take 3 to 63 characters: `<slug>-dvc` of a 63-character slug
+    would not fit, so its name is cut, never ending in a hyphen before `-dvc`."""
+    slug = "credit-risks-of-small-business-loans-across-regions-and-sectors"
+    assert len(slug) == pre.MAX_SLUG_LENGTH and pre.check_slug(slug) == []
+    url = post.remote_url({**GOOD, "project_slug": slug, "dvc_remote": remote})
+    bucket = url.removeprefix(scheme)
+    assert url.startswith(scheme) and len(bucket) == 63 and bucket.endswith("-dvc")
+    assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", bucket), bucket
 
 
 def test_author_answers_stand_in_for_a_missing_git_identity(tmp_path, monkeypatch):

@@ -115,3 +115,57 @@ def test_monitor_tells_production_traffic_from_a_shifted_population(default_proj
     assert all(url.startswith(("file:", "data:", "blob:")) for url in shown["requests"]), shown
     assert any("Drift" in heading for heading in shown["headings"]), shown["headings"]
     assert shown["plots"] >= 1
+
+
+def post(url: str, rows: list[dict], request_id: str) -> dict:
+    """One /predict request that sets its own X-Request-ID, as a client's tracing does."""
+    body = json.dumps(rows).encode()
+    headers = {"Content-Type": "application/json", "X-Request-ID": request_id}
+    request = urllib.request.Request(f"{url}/predict", body, headers)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def test_a_reused_request_id_is_two_requests_labelled_and_counted_apart(default_project, tmp_path):
+    project = default_project
+    slug = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]
+    command = ["uv", "run", "--frozen", slug["project_slug"]]
+    test = pd.read_parquet(project / "data/processed/test.parquet")
+    log, out = tmp_path / "predictions.jsonl", tmp_path / "out"
+    # A client reuses its id "order-7" for two requests of three records; "order-8" is once.
+    env = ENV | {"PREDICTION_LOG": str(log)}
+    with running_api(project, "--model", "models/candidate", env=env) as url:
+        with urllib.request.urlopen(f"{url}/openapi.json", timeout=10) as response:
+            fields = list(json.load(response)["components"]["schemas"]["Record"]["properties"])
+        rows = test[fields].head(7).to_dict("records")
+        answers = [post(url, rows[:3], "order-7"), post(url, rows[3:6], "order-7"),
+                   post(url, rows[6:], "order-8")]  # fmt: skip
+    ids = [answer["request_id"] for answer in answers]
+    assert len(set(ids)) == 3, ids  # each request is its own, whatever id the client sent
+
+    # Labels keyed by the server's ids, and by a client id used once, join to every record.
+    target = yaml.safe_load((project / "params.yaml").read_text())["data"]["target"]["name"]
+    keys = [(ids[0], n) for n in range(3)] + [(ids[1], n) for n in range(3)] + [("order-8", 0)]
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"request_id": [k for k, _ in keys], "record": [n for _, n in keys],
+                  target: test[target].head(7).tolist()}).to_csv(labels, index=False)  # fmt: skip
+    # No --model: the log names the candidate's version, and its package is at hand.
+    done = run([*command, "monitor", "--log", str(log), "--labels", str(labels), "--out", str(out)],
+               project)  # fmt: skip
+    summary = json.loads((out / "drift.json").read_text())
+    assert summary["performance"]["labelled"] == 7, done.stdout
+    assert summary["performance"]["unmatched_labels"] == 0
+
+    # Labels keyed by the reused client id cannot tell its two requests apart: refused.
+    pd.DataFrame({"request_id": ["order-7"], "record": [0], target: test[target].head(1)}).to_csv(
+        labels, index=False
+    )
+    refused = run([*command, "monitor", "--log", str(log), "--labels", str(labels), "--out",
+                   str(out)], project, check=False)  # fmt: skip
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr
+    assert "order-7" in refused.stderr and ids[0] in refused.stderr, refused.stderr
+
+    # The business report counts three requests.
+    run([*command, "report", "--log", str(log), "--out", str(tmp_path / "business")], project)
+    page = (tmp_path / "business/index.html").read_text()
+    assert "7 predictions in 3 requests" in page

@@ -2,7 +2,8 @@
 pipeline, the project's tests, the API, batch scoring and promotion.
 
 The data sets are made here by seeded generators (no download): a three-class target with
-text categories and missing values, and a regression target in a Parquet file.
+text categories and missing values, a regression target in a Parquet file, and a wide, small
+customer table with rare classes and personal columns of its own.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import bake, run, running_api
 
 pytestmark = pytest.mark.slow
@@ -67,6 +69,39 @@ def houses(rows: int = 500, seed: int = 5) -> pd.DataFrame:
     return frame
 
 
+def customers(rows: int = 300, seed: int = 11) -> pd.DataFrame:
+    """A wide, small customer table: a five-class target of which two classes hold 15 rows
+    each; a name, an e-mail, a date as text and a free-text note; three categories (one with
+    gaps) and 110 measurements (four with gaps), the first dozen telling the classes apart."""
+    rng = np.random.default_rng(seed)
+    sizes = {"bronze": 110, "silver": 90, "gold": 70, "platinum": 15, "diamond": 15}
+    segment = rng.permutation(np.repeat(list(sizes), list(sizes.values())))[:rows]
+    level = pd.Series(segment).map({name: n for n, name in enumerate(sizes)}).to_numpy()
+    first = rng.choice(["Ada", "Alan", "Grace", "Edsger", "Barbara", "Donald", "Frances"], rows)
+    last = rng.choice(["Lovelace", "Turing", "Hopper", "Liskov", "Knuth", "Allen"], rows)
+    names = [f"{a} {b}" for a, b in zip(first, last, strict=True)]
+    frame = pd.DataFrame(
+        {
+            "Name": names,
+            "email": [f"{n.lower().replace(' ', '.')}{i}@example.com" for i, n in enumerate(names)],
+            "signup_date": pd.date_range("2021-01-01", periods=rows).strftime("%Y-%m-%d"),
+            "note": [f"called about invoice {n}" for n in rng.integers(1000, 99999, rows)],
+            "plan": rng.choice(["basic", "plus", "pro"], rows),
+            "region": rng.choice(["north", "south", "east", "west"], rows).astype(object),
+            "channel": rng.choice(["web", "store", "phone"], rows),
+        }
+    )
+    measures = {
+        f"m{i:03d}": rng.normal(0.6 * level * (i < 12), 1.0, rows).round(3) for i in range(110)
+    }
+    frame = pd.concat([frame, pd.DataFrame(measures)], axis=1)
+    for column in ("m000", "m005", "m050", "m099"):
+        frame.loc[rng.random(rows) < 0.07, column] = np.nan
+    frame.loc[rng.random(rows) < 0.05, "region"] = None
+    frame["segment"] = segment
+    return frame
+
+
 def post(url: str, body) -> tuple[int, dict]:
     request = urllib.request.Request(
         url, json.dumps(body).encode(), {"Content-Type": "application/json"}
@@ -103,10 +138,11 @@ def adopt(project: Path, data: Path, target: str, *extra: str) -> subprocess.Com
 def test_a_multiclass_file_with_text_and_gaps_runs_every_stage(cookies, tmp_path):
     project = bake(cookies, project_name="Penguin Species")
     data = tmp_path / "penguins.csv"
-    penguins().to_csv(data, index=False)
+    penguins().to_csv(data)  # with pandas' row numbers, as `to_csv` writes by default
 
     adopted = adopt(project, data, "species", "ID=penguin_id").stdout
     assert "target 'species': classification (3 classes)" in adopted
+    assert "identifier: 400 distinct consecutive integers (0 to 399), a row number" in adopted
     assert "island" in adopted and "categorical: 3 values" in adopted
     config = (project / "conf/data/penguins.yaml").read_text()
     assert "role: categorical" in config and "nullable: true" in config
@@ -121,8 +157,8 @@ def test_a_multiclass_file_with_text_and_gaps_runs_every_stage(cookies, tmp_path
     lineage = json.loads((project / "models/candidate/lineage.json").read_text())
     assert lineage["onnx"]["verified"] is True
 
-    tests = run(["make", "test"], project).stdout
-    assert " passed" in tests and "failed" not in tests
+    # The project's tests on adopted multiclass data with text and gaps run in
+    # test_a_wide_small_table_with_rare_classes_and_its_own_pii_passes_the_project_tests.
 
     record = {
         "island": "Dream", "bill_length_mm": None, "body_mass_g": 3650.0, "sex": "female",
@@ -196,6 +232,30 @@ def test_a_regression_file_in_parquet_runs_every_stage(cookies, tmp_path):
 
     run(["make", "commit-run"], project)
     assert "promoted v0.0.1 to production" in run(["make", "promote"], project).stdout
+
+
+def test_a_wide_small_table_with_rare_classes_and_its_own_pii_passes_the_project_tests(
+    cookies, tmp_path
+):
+    """The shapes real tables have, together in one table (one bake: CI time is a budget):
+    118 columns, 300 rows, two classes of 15 rows, a name and an e-mail, gaps, and pandas'
+    row numbers. Adopted with no edit, the pipeline runs and so does every project test."""
+    project = bake(cookies, project_name="Customer Segments")
+    data = tmp_path / "customers.csv"
+    customers().to_csv(data)  # pandas writes the row numbers as a first, unnamed column
+
+    adopted = adopt(project, data, "segment").stdout
+    assert "target 'segment': classification (5 classes)" in adopted
+    columns = yaml.safe_load((project / "conf/data/customers.yaml").read_text())["columns"]
+    assert columns["Name"]["pii"] is True and columns["email"]["pii"] is True
+    assert columns["Unnamed: 0"]["role"] == "identifier"  # a row number, not a feature
+    assert sum(rules["role"] == "numeric" for rules in columns.values()) == 110
+
+    run(["make", "pipeline"], project)
+    metrics = json.loads((project / "reports/evaluation/metrics.json").read_text())
+    assert metrics["accuracy"] > metrics["baseline"]["accuracy"]
+    tests = run(["make", "test"], project).stdout
+    assert " passed" in tests and "failed" not in tests
 
 
 def test_adoption_refusals_are_clear_and_change_nothing(cookies, tmp_path):

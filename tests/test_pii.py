@@ -86,7 +86,11 @@ def test_personal_data_is_flagged_and_never_written_raw(cookies, tmp_path):
         assert config["columns"][name] == {"role": "identifier", "pii": True}, adopted
     assert "pii: 100% of values look like e-mail addresses; not a feature" in adopted
     assert "pii: 100% of values look like phone numbers; not a feature" in adopted
-    assert "the name 'customer_name' suggests a person's name; not a feature" in adopted
+    # A name alone is not enough: its values confirm it.
+    assert (
+        "the name 'customer_name' suggests a person's name, and 16 of its 64 distinct values "
+        "are each held by fewer than 5 rows, so they can single out a person; not a feature"
+    ) in adopted
     features = [n for n, r in config["columns"].items() if r["role"] in ("numeric", "categorical")]
     assert features == ["tenure_months", "monthly_charges", "plan"]
 

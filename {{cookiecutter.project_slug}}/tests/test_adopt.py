@@ -1,6 +1,10 @@
 """`adopt-data`: the spec inferred from a file, and refusals that leave nothing half-written."""
 
+import contextlib
+import re
+import resource
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -8,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, git, git_commit
 
 from {{ cookiecutter.module_name }}.cli import main
 from {{ cookiecutter.module_name }}.data.adopt import (
@@ -97,10 +101,13 @@ def project(workdir):
 
 
 def snapshot(root):
+    """Every file of the project but git's and DVC's own state (its cache, locks and temporary
+    files), which git ignores."""
+    files = {str(path.relative_to(root)): path for path in sorted(root.rglob("*"))}
     return {
-        str(path.relative_to(root)): path.read_bytes()
-        for path in sorted(root.rglob("*"))
-        if path.is_file() and ".git" not in path.parts and ".dvc" not in path.parts[:1]
+        name: path.read_bytes()
+        for name, path in files.items()
+        if path.is_file() and not name.startswith((".git/", ".dvc/tmp/", ".dvc/cache"))
     }
 
 
@@ -181,7 +188,9 @@ def test_personal_data_is_flagged_kept_out_of_the_features_and_the_config():
     assert adoption.notes["telephone_or_not"].startswith("pii: 100% of values look like phone")
     assert adoption.notes["account"].startswith("pii: 100% of values look like IBANs")
     assert adoption.notes["customer_name"] == (
-        "pii: the name 'customer_name' suggests a person's name; not a feature"
+        "pii: the name 'customer_name' suggests a person's name, and 200 of its 200 distinct "
+        "values are each held by fewer than 5 rows, so they can single out a person; "
+        "not a feature"
     )
     assert spec.column("remark").role == "ignored"  # half e-mails: free text, not flagged
     text = config_text(
@@ -194,3 +203,182 @@ def test_personal_data_is_flagged_kept_out_of_the_features_and_the_config():
     assert written["contact"] == {"role": "identifier", "pii": True}
     for name in flagged:
         assert not any(str(value) in text for value in data[name].head(50))
+
+
+@pytest.mark.parametrize("name, first", [("rownames", 1), ("X", 1), ("Unnamed: 0", 0), ("n", 7)])
+def test_a_row_number_is_an_identifier_whatever_its_name(name, first):
+    data = penguins().drop(columns="penguin_id")
+    data.insert(0, name, range(first, first + len(data)))
+    adoption = infer_spec(data, "species", "classification")
+    assert adoption.spec.column(name).role == "identifier"
+    assert name not in adoption.spec.feature_names
+    assert adoption.notes[name] == (
+        f"identifier: 300 distinct consecutive integers ({first} to {first + 299}), a row "
+        "number: not learned from (set its role to numeric if it is a quantity)"
+    )
+
+
+def test_integers_with_a_gap_or_a_repeat_stay_numeric():
+    rows = np.arange(300)
+    data = penguins().assign(gap=np.where(rows < 150, rows, rows + 1), repeat=rows // 2)
+    spec = infer_spec(data, "species", "classification").spec
+    assert spec.column("gap").role == "numeric" and spec.column("repeat").role == "numeric"
+
+
+def test_a_row_number_written_by_pandas_is_adopted_as_an_identifier(project, capsys):
+    source = project / "incoming" / "row_numbered.csv"
+    source.parent.mkdir()
+    # Shuffled, then written with its index, as `to_csv` does by default.
+    penguins().drop(columns="penguin_id").sample(frac=1, random_state=0).to_csv(source)
+    assert main(["adopt-data", str(source), "--target", "species", "--task", "classification"]) == 0
+    out = capsys.readouterr().out
+    note = "identifier: 300 distinct consecutive integers (0 to 299), a row number"
+    assert re.search(rf"Unnamed: 0 +{re.escape(note)}", out)
+    config = yaml.safe_load((project / "conf/data/row_numbered.yaml").read_text())
+    assert config["columns"]["Unnamed: 0"] == {"role": "identifier"}
+
+
+def test_a_name_alone_is_not_personal_data_the_values_confirm_it():
+    rows = 300
+    data = penguins(rows).assign(
+        address=np.where(np.arange(rows) % 3, "Urban", "Rural"),  # each value held by many
+        Name=[f"Person {n}" for n in range(rows)],
+        zip_code=[f"{1000 + n % 70}" for n in range(rows)],  # 70 codes, 50 held by 4 rows
+        contact=[f"user{n}@example.org" for n in range(rows)],  # an innocent name
+    )
+    adoption = infer_spec(data, "species", "classification")
+    spec, notes = adoption.spec, adoption.notes
+    assert spec.column("address").role == "categorical" and not spec.column("address").pii
+    assert notes["address"] == (
+        "categorical: 2 values; not pii: the name 'address' suggests a postal address, but "
+        "each of its 2 distinct values is held by 5 rows or more, so none singles out a person"
+    )
+    assert [column.name for column in spec.columns if column.pii] == ["Name", "zip_code", "contact"]
+    assert notes["Name"].startswith("pii: the name 'Name' suggests a person's name, and 300 of")
+    assert notes["zip_code"] == (
+        "pii: the name 'zip_code' suggests a postal address, and 50 of its 70 distinct values "
+        "are each held by fewer than 5 rows, so they can single out a person; not a feature"
+    )
+    assert notes["contact"] == "pii: 100% of values look like e-mail addresses; not a feature"
+    assert "pii" not in notes["island"]  # nothing in its name or values suggests it
+
+
+def git_status(root: Path) -> str:
+    return git(root, "status", "--porcelain", "--untracked-files=all")
+
+
+@pytest.fixture
+def committed(project):
+    """The scratch project with a raw file already tracked, all of it committed: git status
+    is clean."""
+    (project / "data/raw").mkdir(parents=True)
+    (project / "data/raw/.gitignore").write_text("/earlier.csv\n")
+    git_commit(project)
+    assert git_status(project) == ""
+    return project
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process can still change `path` (a file's content, a directory's entries)."""
+    try:
+        if path.is_dir():
+            (path / ".probe").touch()
+            (path / ".probe").unlink()
+        else:
+            path.open("a").close()
+    except OSError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def read_only(*paths: Path):
+    """`paths` made unwritable, then given back: by their mode, and where a mode does not
+    bind (root) by the immutable attribute; the test is skipped where neither can."""
+    modes = {path: path.stat().st_mode for path in paths}
+    frozen: list[Path] = []
+    try:
+        for path in paths:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+            if _writable(path):
+                done = subprocess.run(["chattr", "+i", str(path)], capture_output=True, check=False)
+                if done.returncode == 0:
+                    frozen.append(path)
+                if _writable(path):
+                    pytest.skip("this process can make no file read-only (root without chattr)")
+        yield
+    finally:
+        for path in frozen:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        for path, mode in modes.items():
+            path.chmod(mode)
+
+
+@contextlib.contextmanager
+def file_size_limit(size: int):
+    """A real write failure part-way through a file: the process may write no file beyond
+    `size` bytes (a full disk or quota, as the write sees it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of the signal
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
+
+
+@contextlib.contextmanager
+def failing(step: str, root: Path):
+    """A real fault at one step of the adoption."""
+    if step == "copy":
+        with file_size_limit(4096):
+            yield
+    elif step == "dvc add":
+        # A cache that cannot be written: DVC fails after it has added to .gitignore.
+        (root / ".dvc/cache").write_text("not a directory\n")
+        yield
+        (root / ".dvc/cache").unlink()
+    elif step == "dvc config":
+        config = root / ".dvc/config"
+        kept = config.read_bytes()
+        config.write_text("[core\n")
+        yield
+        config.write_bytes(kept)
+    elif step == "config write":
+        with read_only(root / "conf/data"):
+            yield
+    elif step == "default switch":
+        with read_only(root / "conf/config.yaml", root / "conf"):
+            yield
+    else:  # params: the project's root takes no new file
+        with read_only(root):
+            yield
+
+
+@pytest.mark.parametrize(
+    "step", ["copy", "dvc add", "dvc config", "config write", "default switch", "params"]
+)
+def test_a_failed_step_leaves_the_project_as_it_was_and_a_retry_succeeds(
+    committed, tmp_path_factory, capsys, step
+):
+    source = tmp_path_factory.mktemp("incoming") / "retried.csv"
+    penguins(rows=400).to_csv(source, index=False)  # beyond the copy's 4096 bytes
+    command = ["adopt-data", str(source), "--target", "species", "--task", "classification"]
+    with failing(step, committed):
+        before = snapshot(committed)
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert "the project is as it was" in err and "Traceback" not in err
+        assert snapshot(committed) == before
+    assert git_status(committed) == ""
+    assert main(command) == 0, capsys.readouterr().err
+    assert (committed / "conf/data/retried.yaml").exists()
+    assert "- data: retried" in (committed / "conf/config.yaml").read_text()
+    assert git_status(committed).splitlines() == [
+        " M conf/config.yaml",
+        " M data/raw/.gitignore",
+        "?? conf/data/retried.yaml",
+        "?? data/raw/retried.csv.dvc",
+        "?? params.yaml",
+    ]

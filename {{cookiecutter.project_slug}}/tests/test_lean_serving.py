@@ -17,10 +17,12 @@ from {{ cookiecutter.module_name }}.release.predictor import (
 PIPELINE_ONLY = "sklearn,scipy,pandas,pandera,pyarrow,hydra,omegaconf,joblib,dvc,matplotlib"
 
 # In a fresh interpreter, where importing any of those fails as if it were not installed:
-# the modules `serve` loads, then one package scored as /predict scores it.
+# the modules `serve` loads, then one package scored as /predict scores it. The rows come
+# on stdin: as an argument, the rows of a wide table exceed the system's limit on one.
 SERVE_WITHOUT = """
 import importlib, importlib.abc, json, sys
-module, blocked, package, rows = sys.argv[1], set(sys.argv[2].split(",")), *sys.argv[3:]
+module, blocked, package = sys.argv[1], set(sys.argv[2].split(",")), sys.argv[3]
+rows = sys.stdin.read()
 
 class NotInstalled(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
@@ -49,7 +51,7 @@ def test_an_onnx_package_is_served_without_the_pipeline_libraries(model_package,
     module = Predictor.__module__.partition(".")[0]
     command = [sys.executable, "-c", SERVE_WITHOUT, module, PIPELINE_ONLY]
     done = subprocess.run(
-        [*command, str(model_package), json.dumps(rows)], capture_output=True, text=True
+        [*command, str(model_package)], input=json.dumps(rows), capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)

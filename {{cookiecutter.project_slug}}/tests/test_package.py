@@ -3,12 +3,13 @@ scikit-learn before it ships, and every file refused when altered."""
 
 import hashlib
 import json
+from pathlib import Path
 
 import joblib
 import numpy as np
 import pytest
 import structlog
-from conftest import dvc_add, make_package
+from conftest import dvc_add, make_package, write_raw
 from omegaconf import OmegaConf
 
 from {{ cookiecutter.module_name }}.release.cost import (
@@ -17,6 +18,7 @@ from {{ cookiecutter.module_name }}.release.cost import (
     package_mb,
 )
 from {{ cookiecutter.module_name }}.release.package import (
+    CHECKSUMS,
     LINEAGE_FILE,
     MODEL_FILE,
     ONNX_FILE,
@@ -24,7 +26,7 @@ from {{ cookiecutter.module_name }}.release.package import (
     ModelPackageError,
     data_hash,
     load_package,
-    record_cost,
+    seal_lineage,
     write_package,
 )
 
@@ -50,7 +52,7 @@ def test_package_loads_with_its_lineage_signature_and_version(model_package, spe
 
 def test_a_version_set_in_the_lineage_wins(package_copy):
     lineage = json.loads((package_copy / LINEAGE_FILE).read_text())
-    (package_copy / LINEAGE_FILE).write_text(json.dumps(lineage | {"version": "v3"}))
+    (package_copy / LINEAGE_FILE).write_text(json.dumps(seal_lineage(lineage | {"version": "v3"})))
     assert load_package(package_copy).version == "v3"
 
 
@@ -64,12 +66,23 @@ def test_changed_file_is_refused(package_copy, name):
     assert name in message and "checksum" in message and "make pipeline" in message
 
 
+def test_an_edited_lineage_is_refused(package_copy):
+    """Better metrics written into the lineage alone, every model file untouched."""
+    lineage = json.loads((package_copy / LINEAGE_FILE).read_text())
+    lineage["metrics"] = dict.fromkeys(lineage["metrics"], 1.0)
+    (package_copy / LINEAGE_FILE).write_text(json.dumps(lineage, indent=2) + "\n")
+    with pytest.raises(ModelPackageError) as error:
+        load_package(package_copy)
+    message = str(error.value)
+    assert f"{LINEAGE_FILE} does not match its checksum" in message and "make pipeline" in message
+
+
 def _replace_with_garbage(package_dir, name, key):
     """Overwrite a model file and record its new checksum, as if it had been packaged so."""
     (package_dir / name).write_bytes(b"not a model")
     lineage = json.loads((package_dir / LINEAGE_FILE).read_text())
     lineage[key] = hashlib.sha256(b"not a model").hexdigest()
-    (package_dir / LINEAGE_FILE).write_text(json.dumps(lineage))
+    (package_dir / LINEAGE_FILE).write_text(json.dumps(seal_lineage(lineage)))
 
 
 def test_corrupt_model_with_matching_checksum_is_refused(package_copy):
@@ -136,6 +149,54 @@ def test_failed_packaging_keeps_the_previous_package(package_copy, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["package"]
 
 
+def _packaging_inputs(cfg, model, test) -> None:
+    """What the `package` step reads, written where the config puts it (in `workdir`)."""
+    write_raw(test, Path(cfg.data.raw_path))
+    Path(cfg.artifacts.model).parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, cfg.artifacts.model)
+    Path(cfg.artifacts.evaluation).mkdir(parents=True)
+    (Path(cfg.artifacts.evaluation) / "metrics.json").write_text('{"f1": 0.5}')
+    Path(cfg.data.test_path).parent.mkdir(parents=True, exist_ok=True)
+    test.to_parquet(cfg.data.test_path)
+
+
+def test_a_failed_cost_measurement_publishes_nothing(workdir, cfg, fitted, spec, model_package):
+    """`package` measures the cost inside the new package before it replaces the old one:
+    rows the predictor cannot score (a feature column missing) fail the measurement, and
+    the previous package stays as it was, with no scratch file beside it."""
+    import shutil
+
+    from {{ cookiecutter.module_name }}.cli import main
+
+    model, _, test = fitted
+    assert main(["params"]) == 0
+    previous = Path(shutil.copytree(model_package, cfg.artifacts.package))
+    before = {path.name: path.read_bytes() for path in previous.iterdir()}
+    _packaging_inputs(cfg, model, test)
+    test.drop(columns=spec.feature_names[:1]).to_parquet(cfg.data.test_path)
+    with pytest.raises(KeyError):
+        main(["package"])
+    assert {path.name: path.read_bytes() for path in previous.iterdir()} == before
+    assert sorted(path.name for path in previous.parent.iterdir()) == sorted(
+        [previous.name, Path(cfg.artifacts.model).name]
+    )
+
+
+def test_a_changed_registered_package_says_to_fetch_it_again(package_copy):
+    """`make pipeline` rebuilds the candidate, never a registered version: that one comes
+    back from the DVC remote."""
+    lineage = json.loads((package_copy / LINEAGE_FILE).read_text())
+    registered = seal_lineage(lineage | {"version": "v0.0.3"})
+    (package_copy / LINEAGE_FILE).write_text(json.dumps(registered))
+    with (package_copy / MODEL_FILE).open("ab") as packaged:
+        packaged.write(b"\0")
+    with pytest.raises(ModelPackageError) as error:
+        load_package(package_copy)
+    message = str(error.value)
+    assert "v0.0.3" in message and f"rm -r {package_copy} && make data" in message
+    assert "make pipeline" not in message
+
+
 def test_data_hash_is_the_md5_dvc_records_and_follows_an_edit(tmp_path, commit):
     commit(tmp_path)  # a repository, for DVC
     raw = tmp_path / "raw.csv"
@@ -180,23 +241,28 @@ def test_package_size_counts_every_file(tmp_path):
     assert package_mb(tmp_path) == 2.0
 
 
-def test_the_cost_is_measured_into_the_lineage_and_metadata(package_copy, fitted, tmp_path):
+def test_the_cost_is_measured_into_the_lineage_and_metadata(workdir, cfg, fitted, tmp_path):
     from fastapi.testclient import TestClient
 
+    from {{ cookiecutter.module_name }}.release import build
     from {{ cookiecutter.module_name }}.serving.api import (
         create_app,
     )
 
-    _, _, test = fitted
-    cost = record_cost(package_copy, test)
-    package = load_package(package_copy)  # the checksums still hold
-    assert package.lineage["cost"] == cost
+    model, _, test = fitted
+    _packaging_inputs(cfg, model, test)
+    target = build.run(cfg)
+    package = load_package(target)  # the checksums, the lineage's too, hold
+    cost = package.lineage["cost"]
+    assert package.lineage["metrics"] == {"f1": 0.5}
     assert 0 < cost["latency_p50_ms"] <= cost["latency_p95_ms"]
     assert cost["throughput_rows_per_s"] > 0 and cost["cpu_s_per_million"] > 0
-    # Measured before the lineage gained `cost`: every file but that addition.
-    model_mb = (package_copy / MODEL_FILE).stat().st_size / 1_000_000
-    assert model_mb < cost["package_mb"] <= package_mb(package_copy)
+    # Measured before the lineage gained `cost`: every file but that addition, no other.
+    model_mb = (target / MODEL_FILE).stat().st_size / 1_000_000
+    assert model_mb < cost["package_mb"] <= package_mb(target)
+    names = {path.name for path in target.iterdir()}
+    assert {MODEL_FILE, SIGNATURE_FILE, LINEAGE_FILE} <= names <= {*CHECKSUMS, LINEAGE_FILE}
     assert cost["memory_mb"] > 0  # a second ONNX Runtime session holds its own model
-    app = create_app(package_copy, prediction_log=tmp_path / "predictions.jsonl")
+    app = create_app(target, prediction_log=tmp_path / "predictions.jsonl")
     with TestClient(app) as client:
         assert client.get("/metadata").json()["cost"] == cost

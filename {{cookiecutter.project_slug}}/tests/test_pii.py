@@ -27,7 +27,7 @@ from {{ cookiecutter.module_name }}.data.pii import (
     keyed_hash,
     masked,
     name_kind,
-    pii_reason,
+    pii_verdict,
 )
 from {{ cookiecutter.module_name }}.data.schema import (
     feature_schema,
@@ -51,6 +51,7 @@ from {{ cookiecutter.module_name }}.serving.prediction_log import (
 
 KEY = "a-test-key"
 EMAIL = "jane.doe@example.org"
+POSTCODES = ("SW1A 1AA", "EC1A 1BB", "W1A 0AX")
 
 
 @pytest.mark.parametrize(
@@ -115,10 +116,21 @@ def test_names_say_what_personal_data_a_column_holds(name, kind):
 
 def test_a_high_share_of_values_must_match():
     mostly = ["a@b.org"] * 8 + ["n/a", "unknown"]
-    assert pii_reason("contact", mostly) == "80% of values look like e-mail addresses"
+    assert pii_verdict("contact", mostly, [8, 1, 1]).why == (
+        "80% of values look like e-mail addresses"
+    )
     some = ["a@b.org"] * 7 + ["n/a", "unknown", "none"]
-    assert pii_reason("remarks", some) is None
-    assert pii_reason("remarks", []) is None
+    assert not pii_verdict("remarks", some, [7, 1, 1, 1]).pii
+    assert pii_verdict("remarks", [], []) == (False, "")
+
+
+def test_a_name_is_confirmed_by_values_that_can_single_out_a_person():
+    rare = pii_verdict("address", ["Main St 1", "Main St 2"], [1, 1])
+    assert rare.pii and "2 of its 2 distinct values are each held by fewer than 5" in rare.why
+    shared = pii_verdict("address", ["U", "R"], [250, 5])
+    assert not shared.pii and shared.why.endswith("so none singles out a person")
+    unseen = pii_verdict("email", [], [])  # no value to refute it: the name decides
+    assert unseen.pii and unseen.why == "the name 'email' suggests an e-mail address"
 
 
 def test_masking_reaches_every_depth_and_keeps_missing_values():
@@ -153,13 +165,19 @@ def test_the_log_hashes_pii_with_a_key_and_drops_it_without():
 
 @pytest.fixture(scope="module")
 def pii_spec(spec) -> DataSpec:
-    """The project's spec with a customer id, an e-mail and a birth year learned from."""
+    """The project's spec with a customer id, an e-mail, and a birth year and a postcode
+    learned from."""
     extra = (
         Column("customer_id", "identifier"),
         Column("email", "identifier", pii=True),
         Column("birth_year", "numeric", min=1900, max=2020, pii=True, pii_feature=True),
+        Column("postcode", "categorical", values=POSTCODES, pii=True, pii_feature=True),
     )
-    return dataclasses.replace(spec, columns=(*spec.columns, *extra))
+    # The project's own columns stay, pii ones too, but one of the same name (a customer
+    # table has its own e-mail column) gives way to this test's.
+    names = {column.name for column in extra}
+    kept = tuple(column for column in spec.columns if column.name not in names)
+    return dataclasses.replace(spec, columns=(*kept, *extra))
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +186,7 @@ def pii_frame(sample):
     frame["customer_id"] = range(len(frame))
     frame["email"] = [f"person{n}@example.org" for n in range(len(frame))]
     frame["birth_year"] = [1950.0 + n % 50 for n in range(len(frame))]
+    frame["postcode"] = [POSTCODES[n % len(POSTCODES)] for n in range(len(frame))]
     return frame
 
 
@@ -219,20 +238,20 @@ def test_the_api_logs_ids_and_pii_as_keyed_hashes(pii_package, pii_spec, pii_fra
 
 
 def test_without_a_key_pii_is_left_out_and_the_start_says_so(
-    pii_package, pii_spec, pii_frame, tmp_path
+    pii_package, pii_spec, pii_frame, tmp_path, spec
 ):
     log = tmp_path / "predictions.jsonl"
     with structlog.testing.capture_logs() as started:
         app = create_app(pii_package, prediction_log=log)
-    assert [entry["fields"] for entry in started if "PII_HASH_KEY" in entry["event"]] == [
-        ["birth_year", "email"]
-    ]
+    # This test's pii columns and the project's own (an adopted table may have some).
+    fields = sorted({*spec.pii, "birth_year", "email", "postcode"})
+    assert [entry["fields"] for entry in started if "PII_HASH_KEY" in entry["event"]] == [fields]
     record = request_record(pii_frame, pii_spec)
     with TestClient(app) as client:
         assert client.post("/predict", json=record).status_code == 200
     (event,) = logged(log)
     assert sent_ids(event) == {"customer_id": record["customer_id"]}
-    assert "birth_year" not in event["inputs"]
+    assert not {"birth_year", "postcode"} & set(event["inputs"])
 
 
 def test_refused_pii_values_are_masked_in_422s(pii_package, pii_spec, pii_frame, tmp_path):
@@ -254,6 +273,31 @@ def test_refused_pii_values_are_masked_in_422s(pii_package, pii_spec, pii_frame,
         assert record["email"] not in response.text and "1812" not in response.text
 
 
+def test_a_personal_category_s_values_stay_out_of_the_api(
+    pii_package, pii_spec, pii_frame, tmp_path
+):
+    """The open API document and a 422 name the column and its rule, never a value: the
+    allowed values of a categorical pii feature are in the package's signature only."""
+    app = create_app(pii_package, prediction_log=tmp_path / "log.jsonl", pii_hash_key=KEY)
+    record = request_record(pii_frame, pii_spec)
+    with TestClient(app) as client:
+        document = client.get("/openapi.json")
+        refused = client.post("/predict", json=[record, record | {"postcode": "ZZ9 9ZZ"}])
+    schema = document.json()["components"]["schemas"]["Record"]
+    field = schema["properties"]["postcode"]
+    assert "enum" not in field and "examples" not in field
+    assert "withheld" in field["description"]
+    assert "postcode" not in schema["examples"][0]
+    assert refused.status_code == 422
+    (error,) = refused.json()["detail"]
+    assert error["loc"] == ["body", "records", 1, "postcode"] and error["input"] == MASK
+    assert "'postcode'" in error["msg"] and "allowed values" in error["msg"]
+    for response in (document, refused):
+        assert not [value for value in (*POSTCODES, "ZZ9 9ZZ") if value in response.text]
+    signature = json.loads((pii_package / "signature.json").read_text())
+    assert signature["data"]["columns"]["postcode"]["values"] == list(POSTCODES)
+
+
 def test_refused_pii_values_are_masked_in_validation_errors(pii_spec, pii_frame):
     frame = pii_frame[pii_spec.feature_names].head(3).copy()
     frame.loc[1, "birth_year"] = 1812.0
@@ -265,4 +309,7 @@ def test_refused_pii_values_are_masked_in_validation_errors(pii_spec, pii_frame)
 
 
 def test_drift_leaves_pii_features_out(pii_spec, spec):
-    assert [column.name for column in monitored(pii_spec)] == spec.feature_names
+    # The project's features but pii (an adopted table may learn from some of its own), and
+    # but those this test's pii columns replace.
+    features = [c.name for c in spec.features if not c.pii and c.name not in pii_spec.pii]
+    assert [column.name for column in monitored(pii_spec)] == features

@@ -24,6 +24,7 @@ from {{ cookiecutter.module_name }}.release.package import (
     ONNX_FILE,
     SIGNATURE_FILE,
     load_package,
+    seal_lineage,
     sha256,
 )
 from {{ cookiecutter.module_name }}.release.predictor import (
@@ -61,7 +62,7 @@ def _without_onnx(model_package, tmp_path):
     (package_dir / ONNX_FILE).unlink()
     lineage = json.loads((package_dir / LINEAGE_FILE).read_text())
     del lineage["onnx_checksum"]
-    (package_dir / LINEAGE_FILE).write_text(json.dumps(lineage))
+    (package_dir / LINEAGE_FILE).write_text(json.dumps(seal_lineage(lineage)))
     return load_package(package_dir)
 
 
@@ -95,7 +96,7 @@ def test_labels_follow_the_packaged_threshold_for_two_classes(
     (package_dir / SIGNATURE_FILE).write_text(json.dumps(signature | {"threshold": 0.9}))
     lineage = json.loads((package_dir / LINEAGE_FILE).read_text())
     lineage["signature_checksum"] = sha256(package_dir / SIGNATURE_FILE)
-    (package_dir / LINEAGE_FILE).write_text(json.dumps(lineage))
+    (package_dir / LINEAGE_FILE).write_text(json.dumps(seal_lineage(lineage)))
     predictor = Predictor(load_package(package_dir))
     scored = predictor.predict_frame(unseen_rows)
     positive = predictor.classes[1]

@@ -14,6 +14,8 @@ from {{ cookiecutter.module_name }}.cli import main
 from {{ cookiecutter.module_name }}.errors import UserFacingError
 from {{ cookiecutter.module_name }}.release import registry
 from {{ cookiecutter.module_name }}.release.gate import (
+    BASELINE_SETTING,
+    SETTING,
     BaselineCheck,
     BudgetCheck,
     MetricCheck,
@@ -21,6 +23,7 @@ from {{ cookiecutter.module_name }}.release.gate import (
     check_baseline,
     check_cost,
     check_gate,
+    skipped_metrics,
 )
 from {{ cookiecutter.module_name }}.release.package import (
     load_package,
@@ -75,6 +78,37 @@ def test_an_allowance_can_be_a_share_of_production():
 def test_gate_refuses_a_metric_it_does_not_know():
     with pytest.raises(UserFacingError, match=r"unknown metrics \['auc'\].*roc_auc"):
         check_gate({"roc_auc": 0.9}, {"roc_auc": 0.9}, {"auc": 0.01})
+
+
+ABSENT = {"roc_auc": "class(es) ['rare'] have no row in this split; ROC AUC needs every class"}
+
+
+def test_a_metric_the_split_cannot_score_is_skipped_with_why_and_the_rest_decide():
+    """ROC AUC without a class in the test split: named as skipped, not as a config error."""
+    allowances = {"roc_auc": 0.01, "f1": 0.02}
+    (f1,) = check_gate({"f1": 0.5}, {"f1": 0.6}, allowances, ABSENT)
+    assert not f1.passed  # the metric left decides
+    (skipped,) = skipped_metrics(allowances, {"f1": 0.5}, ABSENT, SETTING)
+    assert skipped.passed and str(skipped) == (
+        "roc_auc: not computed on this split (class(es) ['rare'] have no row in this split; "
+        "ROC AUC needs every class) -> skipped"
+    )
+    (baseline_f1,) = check_baseline({"f1": 0.5}, {"f1": 0.4}, allowances, ABSENT)
+    assert baseline_f1.passed
+    (skipped,) = skipped_metrics(allowances, {"f1": 0.5}, ABSENT, BASELINE_SETTING, "baseline ")
+    assert str(skipped).startswith("baseline roc_auc: not computed on this split")
+    # A name no metric has is still the config's error.
+    with pytest.raises(UserFacingError, match=r"unknown metrics \['auc'\]"):
+        check_gate({"f1": 0.5}, {"f1": 0.6}, {"auc": 0.01}, ABSENT)
+
+
+def test_a_rule_left_with_no_metric_to_decide_on_refuses():
+    for check in (check_gate, check_baseline):
+        with pytest.raises(UserFacingError) as refused:
+            check({"f1": 0.5}, {"f1": 0.6}, {"roc_auc": 0.01}, ABSENT)
+        message = str(refused.value)
+        assert "can be computed on the test split" in message and "['rare']" in message
+        assert "unknown" not in message
 
 
 def test_the_baseline_rule_wants_a_gain_of_the_margin_at_least():
@@ -220,6 +254,11 @@ def test_promote_gate_and_rollback(data, capsys):
     # The same candidate again: nothing new to register.
     assert main(["promote"]) == 0
     assert "already in production as v0.0.1" in capsys.readouterr().out
+    # The gate's verdict, for CI to act on: a line appended to a file, as GitHub's
+    # $GITHUB_OUTPUT and a GitLab dotenv report read it. The same model is no promotion.
+    verdicts = repo / "verdict.env"
+    assert main(["gate", "--verdict-file", str(verdicts)]) == 0
+    assert "already in production as v0.0.1, nothing to promote" in capsys.readouterr().out
 
     # A gate that demands a gain no model can make refuses the candidate; the message has
     # the numbers, and nothing changes. (The template's own suite shows a weak model refused.)
@@ -232,13 +271,14 @@ def test_promote_gate_and_rollback(data, capsys):
     assert f"{metric}: candidate " in err and "-> FAILED" in err
     assert registry_tags() == {"model@v0.0.1", "model#prod#1"}
     # `gate` alone judges the same way, and needs no committed run.
-    assert main(["gate"]) == 1
+    assert main(["gate", "--verdict-file", str(verdicts)]) == 1
     assert "promotion refused" in capsys.readouterr().err
 
     # Within the allowance, another model passes and becomes production.
     build_candidate("experiment=baseline", *gate({metric: 1}))
-    assert main(["gate"]) == 0
+    assert main(["gate", "--verdict-file", str(verdicts)]) == 0
     assert "the candidate passes the gate (production v0.0.1)" in capsys.readouterr().out
+    assert verdicts.read_text() == "verdict=identical\nverdict=refused\nverdict=promote\n"
     assert registry_tags() == {"model@v0.0.1", "model#prod#1"}  # the gate registers nothing
     assert main(["promote"]) == 0
     assert f"{metric}: candidate" in capsys.readouterr().out
@@ -279,6 +319,26 @@ def test_promote_gate_and_rollback(data, capsys):
     assert f"<th>{metric}</th>" in text  # the headline metrics are the gate's, set above
     assert "No traffic to show: no prediction log at no-such.jsonl" in text
     assert "No drift report yet" in text
+
+
+def test_the_gate_names_the_class_the_test_split_lacks(data, cfg, spec, few_calls, capsys):
+    """ROC AUC needs every class: on a test split without one, the gate says which metric it
+    skipped and why, and decides on the other metrics it lists."""
+    if not spec.is_classification:
+        pytest.skip("a regression split has no classes")
+    build_candidate(commit=False)
+    test = pd.read_parquet(cfg.data.test_path)
+    target = spec.target.name
+    # The majority class goes: the candidate is then judged on the classes left.
+    majority = pd.read_parquet(cfg.data.train_path)[target].mode().tolist()[0]
+    test[test[target] != majority].to_parquet(cfg.data.test_path, index=False)
+    capsys.readouterr()
+    main(["gate"])
+    said = "".join(capsys.readouterr())
+    assert "unknown metrics" not in said
+    expected = f"roc_auc: not computed on this split (class(es) [{majority!r}] have no row"
+    assert expected in said and "-> skipped" in said
+    assert "f1: candidate" in said  # the other metrics decided
 
 
 def test_a_run_git_does_not_hold_is_refused_unless_allowed_and_then_recorded(data, capsys):

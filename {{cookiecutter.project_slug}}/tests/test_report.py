@@ -118,3 +118,11 @@ def test_the_production_model_s_cpu_per_million_predictions_is_shown_where_measu
     assert "<th>CPU per million predictions</th><td>12.1 CPU-seconds" in measured
     # A package made before its cost was measured: the fact is left out, not shown as 0.
     assert "CPU per million" not in production_section("v0.0.1", None, lineage)
+
+
+def test_drifted_predictions_alone_are_drift_on_the_page():
+    found = {"status": "drift", "dataset_drift": False, "rows": 500, "window": {},
+             "columns": {"x": {"drifted": False}}, "prediction": {"drifted": True},
+             "drift_reasons": ["prediction"]}  # fmt: skip
+    said = drift_section(found, "drift.json", "../monitoring/drift.html")
+    assert "has drifted" in said and "<th>drift found in</th><td>prediction</td>" in said

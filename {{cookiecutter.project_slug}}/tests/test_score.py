@@ -20,10 +20,15 @@ from {{ cookiecutter.module_name }}.serving.batch import score_file
 
 
 @pytest.fixture
-def batch(sample, unseen_rows):
+def batch(sample, unseen_rows, spec):
     """Rows of the data and rows over every declared range, with an id column, as a file
-    to score might have (the target, if present, passes through)."""
-    rows = pd.concat([sample, unseen_rows], ignore_index=True).head(400)
+    to score might have (the target, if present, passes through). The synthesized rows take
+    their identifiers and ignored columns from the data's rows: a column keeps the one type
+    a Parquet file allows it (synthesized ids are numbers, a customer's name is text)."""
+    unseen = unseen_rows.copy()
+    for name in [*spec.identifiers, *spec.ignored]:
+        unseen[name] = np.resize(sample[name].to_numpy(), len(unseen))
+    rows = pd.concat([sample, unseen], ignore_index=True).head(400)
     return rows.assign(row_id=[f"r{i}" for i in range(len(rows))])
 
 

@@ -1,5 +1,6 @@
 """The API in-process (FastAPI's TestClient): health, metadata, predictions, errors, the log."""
 
+import dataclasses
 import json
 import math
 import multiprocessing
@@ -7,11 +8,14 @@ import multiprocessing
 import joblib
 import pandas as pd
 import pytest
-from conftest import breaking_value, checked_feature, records
+from conftest import breaking_value, checked_feature, make_package, records
 from fastapi.testclient import TestClient
 from omegaconf import OmegaConf
 
 from {{ cookiecutter.module_name }}.cli import main
+from {{ cookiecutter.module_name }}.data.spec import (
+    Column,
+)
 from {{ cookiecutter.module_name }}.release.package import (
     MODEL_FILE,
     ModelPackageError,
@@ -40,8 +44,12 @@ def client(model_package, log_file):
 def test_health_and_metadata_show_the_version_and_lineage(client, model_package):
     package = load_package(model_package)
     assert client.get("/health").json() == {"status": "ok", "model_version": package.version}
-    metadata = client.get("/metadata").json()
+    response = client.get("/metadata")
+    metadata = response.json()
     assert metadata["model_version"] == package.version
+    # The package's name, not where the server keeps it.
+    assert metadata["package"] == model_package.name
+    assert "path" not in metadata and str(model_package.parent) not in response.text
     assert metadata["engine"] == "onnxruntime"
     assert metadata["checksum"] == package.lineage["checksum"]
     assert metadata["metrics"] == package.lineage["metrics"]
@@ -75,14 +83,19 @@ def test_the_openapi_example_is_the_data_config_s_and_is_predicted(
     columns = OmegaConf.to_container(cfg.data.columns)
     roles = ("numeric", "categorical")  # the roles that are features; identifiers are not
     features = {name: rules for name, rules in columns.items() if rules["role"] in roles}
-    assert set(example) == set(features)
+    # A personal-data feature's value is withheld from the document: the client supplies it.
+    withheld = {column.name: column.example_value for column in spec.features if column.pii}
+    assert set(example) == set(features) - set(withheld)
     for name, rules in features.items():
+        if name in withheld:
+            continue
         if "example" in rules:
             assert example[name] == rules["example"], name
         elif rules["role"] == "categorical":
             assert example[name] in rules["values"], name
         else:
             assert rules.get("min", -math.inf) <= example[name] <= rules.get("max", math.inf)
+    example |= withheld
     response = client.post("/predict", json=example)
     assert response.status_code == 200, response.text
     [predicted] = response.json()["predictions"]
@@ -98,25 +111,33 @@ def test_the_openapi_example_is_the_data_config_s_and_is_predicted(
 def test_every_prediction_is_logged_as_one_json_line(client, sample, spec, log_file):
     sent = records(sample, spec, 3)
     response = client.post("/predict", json=sent, headers={"X-Request-ID": "abc"})
-    assert response.headers["x-request-id"] == "abc" == response.json()["request_id"]
+    # The request's id is the server's own; the client's is kept beside it in the log.
+    request_id = response.json()["request_id"]
+    assert response.headers["x-request-id"] == request_id != "abc"
     events = [json.loads(line) for line in log_file.read_text().splitlines()]
     assert len(events) == 3
     outputs = response.json()["predictions"]
     for event, record, output in zip(events, sent, outputs, strict=True):
-        assert event["request_id"] == "abc"
+        assert event["request_id"] == request_id and event["client_request_id"] == "abc"
         assert event["model_version"] == response.json()["model_version"]
         assert event["inputs"] == record and event["outputs"] == output
         assert event["latency_ms"] >= 0 and event["timestamp"]
 
 
-def test_the_log_is_bounded_by_rotation(model_package, sample, spec, log_file):
-    app = create_app(model_package, prediction_log=log_file, log_max_bytes=2000, log_backups=2)
+def test_the_log_is_bounded_by_rotation(model_package, sample, spec, log_file, tmp_path):
+    batch = records(sample, spec, 2)
+    # The bound holds about three requests, whatever the width of the data's records.
+    with TestClient(create_app(model_package, prediction_log=tmp_path / "one.jsonl")) as client:
+        client.post("/predict", json=batch)
+    max_bytes = 7 * (tmp_path / "one.jsonl").stat().st_size // 2
+    app = create_app(model_package, prediction_log=log_file, log_max_bytes=max_bytes, log_backups=2)
     with TestClient(app) as client:
         for _ in range(20):
-            client.post("/predict", json=records(sample, spec, 2))
+            assert client.post("/predict", json=batch).status_code == 200
     files = sorted(path.name for path in log_file.parent.glob("predictions.jsonl*"))
     assert files == ["predictions.jsonl", "predictions.jsonl.1", "predictions.jsonl.2"]
-    assert all(path.stat().st_size <= 2000 for path in log_file.parent.glob("predictions*"))
+    sizes = [path.stat().st_size for path in log_file.parent.glob("predictions*")]
+    assert all(0 < size <= max_bytes for size in sizes), (sizes, max_bytes)
 
 
 def _append_lines(path, worker: int) -> None:
@@ -148,8 +169,8 @@ def test_workers_share_the_log_without_losing_or_breaking_lines(log_file):
 
 STDOUT_WRITER = """
 import json, sys
-from {{ cookiecutter.module_name }}.serving.prediction_log import PredictionLog
-log = PredictionLog("-")
+from {{ cookiecutter.module_name }}.serving import prediction_log
+log = prediction_log.PredictionLog("-")
 worker = int(sys.argv[1])
 for batch in range(40):
     log.write([json.dumps({"worker": worker, "line": batch * 5 + n, "pad": "x" * 3000})
@@ -243,6 +264,28 @@ def test_metrics_can_be_left_out(model_package, log_file):
         assert off.get("/metrics").status_code == 404
 
 
+def test_metrics_count_the_answer_a_failed_log_write_gave(model_package, sample, spec, log_file):
+    """The log cannot rotate (a folder stands where its first backup goes), so the second
+    request fails writing its lines: it is answered 500, and counted as a 500."""
+    (log_file.parent / f"{log_file.name}.1" / "kept").mkdir(parents=True)
+    app = create_app(model_package, prediction_log=log_file, log_max_bytes=1, log_backups=1)
+    rows = records(sample, spec, 3)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answered = client.post("/predict", json=rows[0])  # an empty log takes any line
+        failed = client.post("/predict", json=rows[1:])
+        found = scrape(client)
+    assert (answered.status_code, failed.status_code) == (200, 500)
+    label = ("model_version", answered.json()["model_version"])
+    assert found[("predict_requests_total", (label, ("status", "200")))] == 1
+    assert found[("predict_requests_total", (label, ("status", "500")))] == 1
+    counted = sum(
+        value
+        for (name, _), value in found.items()
+        if name in ("predictions_total", "predicted_value_count")
+    )
+    assert counted == 1, "only the answered request's prediction is counted"
+
+
 def test_a_broken_value_is_a_422_naming_the_field(client, sample, spec):
     column = checked_feature(spec)
     record = records(sample, spec, 1)[0] | {column.name: breaking_value(column)}
@@ -252,7 +295,8 @@ def test_a_broken_value_is_a_422_naming_the_field(client, sample, spec):
     assert error["loc"][-1] == column.name
     if column.role == "categorical":
         assert error["type"] == "literal_error"
-        assert all(repr(value) in error["msg"] for value in column.values)  # the allowed values
+        # The allowed values, unless they are personal data (tests/test_pii.py).
+        assert all((repr(value) in error["msg"]) != column.pii for value in column.values)
     many = client.post("/predict", json=[records(sample, spec, 1)[0], record])
     assert many.status_code == 422
     assert many.json()["detail"][0]["loc"][-2:] == [1, column.name]
@@ -273,6 +317,44 @@ def test_wrong_types_and_unknown_fields_are_422(client, sample, spec):
     for change in changes:
         response = client.post("/predict", json=record | change)
         assert response.status_code == 422, change
+
+
+@pytest.fixture(scope="module")
+def declared_package(fitted, spec, tmp_path_factory):
+    """The project's model, packaged with a data config that also declares an identifier
+    and an ignored column (free text): columns a client's row holds, the model does not use."""
+    model, _, test = fitted
+    extra = (Column("ticket_ref", "identifier"), Column("job_title", "ignored"))
+    assert not {column.name for column in extra} & {column.name for column in spec.columns}
+    declared = dataclasses.replace(spec, columns=(*spec.columns, *extra))
+    return make_package(model, declared, test, tmp_path_factory.mktemp("declared"))
+
+
+def test_every_declared_column_is_accepted_and_only_features_are_used(
+    declared_package, sample, spec, tmp_path
+):
+    log = tmp_path / "predictions.jsonl"
+    [row] = records(sample, spec, 1)
+    extra = {"ticket_ref": "T-1", "job_title": "Senior data plumber"}
+    with TestClient(create_app(declared_package, prediction_log=log)) as client:
+        plain = client.post("/predict", json=row)
+        declared = client.post("/predict", json=row | extra)
+        undeclared = client.post("/predict", json=row | extra | {"colour": "red"})
+        schema = client.get("/openapi.json").json()["components"]["schemas"]["Record"]
+    assert plain.status_code == declared.status_code == 200, declared.text
+    assert declared.json()["predictions"] == plain.json()["predictions"]
+    assert [(e["loc"][-1], e["type"]) for e in undeclared.json()["detail"]] == [
+        ("colour", "extra_forbidden")
+    ]
+    assert "not used by the model" in schema["properties"]["job_title"]["description"]
+    # Batch scoring reads the same row, with the same columns, from a file: it agrees.
+    frame = sample.head(1).assign(**extra)
+    batch = Predictor(load_package(declared_package)).predict_frame(frame)
+    assert batch["prediction"].tolist() == [p["prediction"] for p in plain.json()["predictions"]]
+    # The identifier is logged to join on; the ignored column is not kept at all.
+    event = json.loads(log.read_text().splitlines()[-1])
+    assert event["ids"]["ticket_ref"] == "T-1" and "job_title" not in event["inputs"]
+    assert extra["job_title"] not in log.read_text()
 
 
 def test_a_left_out_field_is_422_unless_it_may_be_missing(client, sample, spec):
@@ -299,8 +381,8 @@ def test_request_model_is_derived_from_the_data_config(client, spec):
         [rule] = [choice for choice in choices if choice.get("type") != "null"]
         if column.role == "numeric":
             assert rule.get("minimum") == column.min and rule.get("maximum") == column.max
-        else:
-            assert rule["enum"] == list(column.values)
+        else:  # a personal-data feature's values are withheld (tests/test_pii.py)
+            assert rule.get("enum") == (None if column.pii else list(column.values))
 
 
 def test_app_refuses_to_start_with_an_altered_model(package_copy, log_file):

@@ -1,6 +1,7 @@
 """Steps 3 and 4: every configured model learns the data; the metrics and plots follow
 the task."""
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -55,6 +56,31 @@ def test_a_model_of_the_wrong_kind_is_refused(spec):
     model_cfg = OmegaConf.create({"_target_": f"sklearn.linear_model.{other}"})
     with pytest.raises(UserFacingError, match=f"the data config's task is {spec.task}"):
         build_model(spec, model_cfg)
+
+
+def test_evaluate_says_which_metric_the_test_split_cannot_score(workdir, cfg, spec, fitted):
+    """A test split without one of the model's classes: no ROC AUC, and a warning that
+    names the class, not a silent gap in metrics.json."""
+    import joblib
+    import structlog
+
+    from {{ cookiecutter.module_name }}.model import evaluate
+
+    if not spec.is_classification:
+        pytest.skip("a regression split has no classes")
+    model, train, test = fitted
+    target, absent = spec.target.name, model.classes_.tolist()[-1]
+    Path(cfg.artifacts.model).parent.mkdir(parents=True)
+    joblib.dump(model, cfg.artifacts.model)
+    Path(cfg.data.test_path).parent.mkdir(parents=True, exist_ok=True)
+    train.to_parquet(cfg.data.train_path)
+    test[test[target] != absent].to_parquet(cfg.data.test_path)
+    with structlog.testing.capture_logs() as logs:
+        scores = evaluate.run(cfg)
+    assert "roc_auc" not in scores and "f1" in scores
+    [warning] = [log for log in logs if log["log_level"] == "warning"]
+    assert warning["event"] == f"roc_auc not computed on {cfg.data.test_path}"
+    assert f"class(es) [{absent!r}] have no row in this split" in warning["reason"]
 
 
 def test_binary_metrics_of_a_perfect_and_a_useless_model():

@@ -1,6 +1,7 @@
-"""The `{{ cookiecutter.project_slug }}` command: one subcommand per pipeline step.
+"""The `{{ cookiecutter.project_slug }}` command.
 
-Heavy libraries are imported inside each command so that `--help` starts fast.
+One subcommand per pipeline step. Heavy libraries are imported inside each command so that
+`--help` starts fast.
 """
 
 import argparse
@@ -141,19 +142,36 @@ def _promote(args: argparse.Namespace) -> None:
     _share(not args.no_push)
 
 
-def _gate(_args: argparse.Namespace) -> None:
-    from .config import load_params
-    from .release.registry import gate
+def _write_verdict(path: str | None, verdict: str) -> None:
+    """Append `verdict=<verdict>` to `path`: a line of GitHub's $GITHUB_OUTPUT and of a
+    GitLab dotenv report, so a CI job can act on the gate without reading its prose."""
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(f"verdict={verdict}\n")
 
-    result = gate(load_params())
+
+def _gate(args: argparse.Namespace) -> None:
+    from .config import load_params
+    from .release.registry import PromotionRefused, gate
+
+    try:
+        result = gate(load_params())
+    except PromotionRefused:
+        _write_verdict(args.verdict_file, "refused")
+        raise
     scores = ", ".join(f"{name} {value:.4f}" for name, value in result.candidate_scores.items())
     if result.version is not None:
-        print(f"the candidate is already in production as {result.version}: {scores}")
+        print(
+            f"the candidate is already in production as {result.version}, nothing to promote: "
+            f"{scores}"
+        )
+        _write_verdict(args.verdict_file, "identical")
         return
     for check in result.checks:
         print(f"  {check}")
     against = f"production {result.previous}" if result.previous else "no production model yet"
     print(f"the candidate passes the gate ({against}): {scores}. Promote it: make promote")
+    _write_verdict(args.verdict_file, "promote")
 
 
 def _rollback(args: argparse.Namespace) -> None:
@@ -305,15 +323,17 @@ def _monitor(args: argparse.Namespace) -> int:
         return DRIFT_EXIT if args.fail_on_drift and dropped else 0
     drifted = [name for name, column in summary["columns"].items() if column["drifted"]]
     skipped = f"; {summary['malformed_lines']} malformed log lines skipped"
+    reasons = ", ".join(summary["drift_reasons"])  # what fails --fail-on-drift
     print(
         f"{summary['rows']} predictions compared with {summary['reference']['rows']} reference "
         f"rows{skipped if summary['malformed_lines'] else ''}.\n"
         f"data set drift: {'yes' if summary['dataset_drift'] else 'no'} "
         f"(drifted: {', '.join(drifted) or 'none'}); prediction drift: "
         f"{'yes' if summary['prediction']['drifted'] else 'no'}.\n"
+        f"verdict: {f'drift ({reasons})' if reasons else 'no drift'}.\n"
         f"Wrote {out}/drift.json and {out}/drift.html."
     )
-    return DRIFT_EXIT if args.fail_on_drift and (summary["dataset_drift"] or dropped) else 0
+    return DRIFT_EXIT if args.fail_on_drift and (summary["drift_reasons"] or dropped) else 0
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -336,7 +356,7 @@ STEPS = {
     "features": ("model.features", "split the validated data into train and test sets"),
     "train": ("model.train", "fit the configured model"),
     "evaluate": ("model.evaluate", "score the model on the test set; write metrics and plots"),
-    "package": ("release.package", "bundle the model with its lineage; verify its ONNX export"),
+    "package": ("release.build", "bundle the model with its lineage; verify its ONNX export"),
 }
 
 
@@ -391,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument(
         "--fail-on-drift",
         action="store_true",
-        help=f"exit {DRIFT_EXIT} when the data set drifted or the metrics dropped",
+        help=f"exit {DRIFT_EXIT} on drift (data set, predictions, a key column) or a metrics drop",
     )
     monitor.set_defaults(handler=_monitor)
 
@@ -407,7 +427,13 @@ def build_parser() -> argparse.ArgumentParser:
         "promote", help="gate the candidate against production; register and promote it"
     )
     gate_help = "score the candidate against production under the gate; register nothing"
-    commands.add_parser("gate", help=gate_help).set_defaults(handler=_gate)
+    gate = commands.add_parser("gate", help=gate_help)
+    gate.add_argument(
+        "--verdict-file",
+        metavar="FILE",
+        help="append verdict=promote, identical (to production) or refused to FILE, for CI",
+    )
+    gate.set_defaults(handler=_gate)
     rollback = commands.add_parser("rollback", help="put the previous production model back")
     rollback.add_argument("--to", metavar="VERSION", help="restore this version (e.g. v0.0.1)")
     promote.add_argument(

@@ -13,6 +13,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
 from . import COMMAND
+from .artifacts import atomic_path
 from .errors import UserFacingError
 
 CONF_DIR = Path("conf")
@@ -56,9 +57,8 @@ def write_params(cfg: DictConfig, path: Path = PARAMS_FILE) -> bool:
     text = HEADER + OmegaConf.to_yaml(cfg)
     if path.exists() and path.read_text() == text:
         return False
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:  # a write that fails leaves no half file behind
+        tmp.write_text(text)
     return True
 
 

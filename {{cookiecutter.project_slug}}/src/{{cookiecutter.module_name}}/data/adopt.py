@@ -2,11 +2,13 @@
 
 `infer_spec` is pure: it reads a DataFrame and returns the spec with a note per column
 saying what was inferred and why. `adopt` does the I/O, and checks everything before
-it writes anything, so a refusal leaves the project as it was.
+it writes anything, so a refusal leaves the project as it was; a step that fails later
+(a full disk, a broken DVC) puts back every file the steps before it wrote.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import re
@@ -16,11 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import structlog
 import yaml
 
+from ..artifacts import atomic_path
 from ..errors import UserFacingError
 from .load import READERS, read_table
-from .pii import SAMPLE_VALUES, pii_reason
+from .pii import SAMPLE_VALUES, Verdict, pii_verdict
 from .spec import MAX_CLASSES, TASKS, Column, DataSpec, Target, spec_to_config
 
 CONF_DATA = Path("conf/data")
@@ -31,6 +35,9 @@ MAX_CATEGORIES = 50
 # outside what was seen is accepted while a unit error or a corrupt value is not.
 RANGE_MARGIN = 0.1
 ID_NAME = re.compile(r"(^|_)(id|uuid|key)$|Id$|ID$")
+AS_IT_WAS = (
+    "Nothing is adopted and the project is as it was: fix the cause and run adopt-data again."
+)
 DEFAULT_DATA = re.compile(r"^(\s*-\s*data:\s*)(\S+)\s*$", re.MULTILINE)
 
 
@@ -104,23 +111,42 @@ def _target(df: pd.DataFrame, target: str, task: str) -> Target:
     return Target(target, classes=tuple(classes))
 
 
-def _pii(name: str, present: pd.Series) -> str | None:
-    """Why the column looks like personal data, from its name or a sample of its values."""
+def _pii(name: str, present: pd.Series) -> Verdict:
+    """Whether the column is personal data, from a sample of its values, or from its name
+    when how often each value occurs confirms it."""
+    counts = present.value_counts().tolist()
     if pd.api.types.is_float_dtype(present) or pd.api.types.is_bool_dtype(present):
-        return pii_reason(name, [])  # no kind of personal data is a fraction or a flag
+        return pii_verdict(name, [], counts)  # no kind of personal data is a fraction or a flag
     if len(present) > SAMPLE_VALUES:
         present = present.sample(SAMPLE_VALUES, random_state=0)
-    return pii_reason(name, present.astype(str))
+    return pii_verdict(name, present.astype(str), counts)
+
+
+def _row_number(values: pd.Series) -> bool:
+    """Distinct consecutive integers in every row, in any order: the row numbers R and
+    `pandas.to_csv` write, whatever the column is called."""
+    if not pd.api.types.is_integer_dtype(values) or values.isna().any() or len(values) < 2:
+        return False
+    return values.is_unique and int(values.max()) - int(values.min()) + 1 == len(values)
 
 
 def _column(name: str, values: pd.Series, rows: int, is_id: bool) -> tuple[Column, str]:
     present = values.dropna()
+    verdict = _pii(name, present)
+    if verdict.pii:
+        # No example and no values: the config must hold no raw value of it.
+        return Column(name, "identifier", pii=True), f"pii: {verdict.why}; not a feature"
+    column, note = _role(name, values, present, rows, is_id)
+    # A name that suggested personal data: say why the values cleared it.
+    return column, (f"{note}; not pii: {verdict.why}" if verdict.why else note)
+
+
+def _role(
+    name: str, values: pd.Series, present: pd.Series, rows: int, is_id: bool
+) -> tuple[Column, str]:
     missing = rows - len(present)
     nullable = missing > 0
     gaps = f", {missing} missing" if missing else ""
-    if reason := _pii(name, present):
-        # No example and no values: the config must hold no raw value of it.
-        return Column(name, "identifier", pii=True), f"pii: {reason}; not a feature"
     if is_id:
         return Column(name, "identifier"), "identifier (--id)"
     if present.empty:
@@ -129,6 +155,11 @@ def _column(name: str, values: pd.Series, rows: int, is_id: bool) -> tuple[Colum
         if pd.api.types.is_integer_dtype(values) and ID_NAME.search(name) and present.is_unique:
             return Column(name, "identifier"), "identifier: an id-like name, every value distinct"
         low, high = float(present.min()), float(present.max())
+        if _row_number(values):  # else the model learns the row order, and the API asks for it
+            return Column(name, "identifier"), (
+                f"identifier: {rows} distinct consecutive integers ({low:.0f} to {high:.0f}), "
+                "a row number: not learned from (set its role to numeric if it is a quantity)"
+            )
         wide_low, wide_high = numeric_range(low, high)
         column = Column(
             name,
@@ -270,30 +301,77 @@ def adopt(
         )
     adoption = infer_spec(read_table(source), target, task, ids)
 
-    import structlog
-
-    from ..config import compose_config, write_params
+    from ..config import PARAMS_FILE, compose_config, write_params
 
     base = compose_config().data if base is None else base
     text = config_text(base, adoption.spec, raw_path, source)
-    written: list[Path] = []
+    undo = Undo()
+    step = ""
     try:
         if not same_file:
-            raw_path.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, raw_path)
-            written.append(raw_path)
+            step = f"copying {source} to {raw_path}"
+            undo.keep(raw_path)
+            with atomic_path(raw_path) as partial:
+                shutil.copyfile(source, partial)
+        step = f"`dvc add {raw_path}`"
+        # What `dvc add` writes beside the file: its pointer and the ignore line.
+        undo.keep(raw_path.with_name(f"{raw_path.name}.dvc"), raw_path.parent / ".gitignore")
         _dvc_add(raw_path)
-        config_path.write_text(text)
-        written.append(config_path)
-        CONFIG_FILE.write_text(DEFAULT_DATA.sub(rf"\g<1>{name}", config, count=1))
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        CONFIG_FILE.write_text(config)
+        step = f"writing {config_path}"
+        undo.write(config_path, text)
+        step = f"making {name} the default in {CONFIG_FILE}"
+        undo.write(CONFIG_FILE, DEFAULT_DATA.sub(rf"\g<1>{name}", config, count=1))
+        step = f"writing {PARAMS_FILE}"
+        undo.keep(PARAMS_FILE)
+        write_params(compose_config())
+    except BaseException as exc:
+        undo.restore()
+        if isinstance(exc, OSError):  # a full disk, a read-only folder: say which step
+            raise AdoptionRefused(f"{step} failed: {exc}. {AS_IT_WAS}") from exc
+        if isinstance(exc, AdoptionRefused):
+            raise AdoptionRefused(f"{exc} {AS_IT_WAS}") from exc
         raise
-    write_params(compose_config())
     structlog.get_logger(__name__).info("data adopted", path=str(raw_path), config=str(config_path))
     return config_path, adoption
+
+
+class Undo:
+    """The files a multi-step change writes, as they were before it: `restore` puts back
+    their bytes, removes those that were new and the folders made for them."""
+
+    def __init__(self) -> None:
+        self.kept: dict[Path, bytes | None] = {}
+        self.made: list[Path] = []
+
+    def keep(self, *paths: Path) -> None:
+        for path in paths:
+            if path in self.kept:
+                continue
+            self.kept[path] = path.read_bytes() if path.exists() else None
+            missing = [folder for folder in path.parents if not folder.exists()]
+            self.made += [folder for folder in reversed(missing) if folder not in self.made]
+
+    def write(self, path: Path, text: str) -> None:
+        """Replace `path` whole (a write that fails leaves the old file, never half of one)."""
+        self.keep(path)
+        with atomic_path(path) as tmp:
+            tmp.write_text(text)
+
+    def restore(self) -> None:
+        for path, content in reversed(self.kept.items()):
+            try:
+                if content is None:
+                    path.unlink(missing_ok=True)
+                elif not path.exists() or path.read_bytes() != content:
+                    with atomic_path(path) as tmp:
+                        tmp.write_bytes(content)
+            except OSError as exc:  # go on: put back all that can be
+                structlog.get_logger(__name__).error(
+                    "could not restore", path=str(path), error=str(exc)
+                )
+        for folder in reversed(self.made):
+            with contextlib.suppress(OSError):  # not empty: something else is in it
+                folder.rmdir()
 
 
 def _dvc_add(path: Path) -> None:
@@ -302,6 +380,8 @@ def _dvc_add(path: Path) -> None:
     try:
         with Repo(".") as repo:
             repo.scm_context.quiet = True
+            # Nothing staged: a later step that fails must be able to leave git as it was.
+            repo.scm_context.autostage = False
             repo.add(str(path))
     except Exception as exc:  # DVC raises many types; each means the file is not tracked
         raise AdoptionRefused(f"`uv run dvc add {path}` failed: {exc}") from exc

@@ -1,8 +1,9 @@
 """Personal data (pii): how it is recognised, masked and hashed. Pure functions, no I/O.
 
 `adopt-data` flags a column as pii by its values (e-mail addresses, phone numbers, IBANs
-and card numbers that pass their checksums, IP addresses) or by its name; a pii column
-is never written raw: errors show `MASK` in its place, the prediction log its keyed hash.
+and card numbers that pass their checksums, IP addresses) or by its name when its values
+confirm it; a pii column is never written raw: errors show `MASK` in its place, the
+prediction log its keyed hash.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import hmac
 import ipaddress
 import re
 from collections.abc import Callable, Collection, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 MASK = "***"
 # A column is pii by its values when at least this share of its non-missing values match
@@ -21,6 +22,10 @@ MASK = "***"
 VALUE_SHARE = 0.8
 # Values checked per column, so that adopting a large file stays fast.
 SAMPLE_VALUES = 2000
+# A name alone does not make personal data: the values confirm it when some value is held by
+# fewer rows than this, so that it can single out a person. A value that many rows share
+# (an `address` column of "Urban" and "Rural") is no one's address.
+CROWD = 5
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 PHONE_CHARS = re.compile(r"[+(\d][\d\s().-]*")
@@ -123,14 +128,37 @@ def value_kind(values: Iterable[str]) -> tuple[str, float] | None:
     return (kind, shares[kind]) if shares[kind] >= VALUE_SHARE else None
 
 
-def pii_reason(name: str, values: Iterable[str]) -> str | None:
-    """Why the column is personal data (its values first, then its name), or None."""
+class Verdict(NamedTuple):
+    pii: bool
+    # Why the column is personal data, or why its name was not enough; "" when nothing
+    # suggests it.
+    why: str
+
+
+def pii_verdict(name: str, values: Iterable[str], counts: Collection[int]) -> Verdict:
+    """Whether a column is personal data, and why: by its values (a sample, as text), else
+    by its name confirmed by `counts`, the number of rows holding each distinct value."""
     if found := value_kind(values):
         kind, share = found
-        return f"{share:.0%} of values look like {kind}"
-    if named := name_kind(name):
-        return f"the name {name!r} suggests {named}"
-    return None
+        return Verdict(True, f"{share:.0%} of values look like {kind}")
+    named = name_kind(name)
+    if named is None:
+        return Verdict(False, "")
+    why = f"the name {name!r} suggests {named}"
+    if not counts:  # no value to refute it
+        return Verdict(True, why)
+    rare = sum(count < CROWD for count in counts)
+    if rare:
+        return Verdict(
+            True,
+            f"{why}, and {rare} of its {len(counts)} distinct values are each held by fewer "
+            f"than {CROWD} rows, so they can single out a person",
+        )
+    return Verdict(
+        False,
+        f"{why}, but each of its {len(counts)} distinct values is held by {CROWD} rows or "
+        "more, so none singles out a person",
+    )
 
 
 def mask(value: Any) -> Any:

@@ -90,6 +90,11 @@ class DataSpec:
         return [column.name for column in self.columns if column.role == "identifier"]
 
     @property
+    def ignored(self) -> list[str]:
+        """The ignored columns: declared, so a record may hold them, but never used."""
+        return [column.name for column in self.columns if column.role == "ignored"]
+
+    @property
     def pii(self) -> frozenset[str]:
         return frozenset(column.name for column in self.columns if column.pii)
 

@@ -59,7 +59,7 @@ def classification_metrics(
         "f1": metrics.f1_score(y_true, predicted, **averaged),
         "log_loss": metrics.log_loss(y_true, np.clip(proba, 1e-15, 1), labels=classes),
     }
-    if len(set(y_true.tolist())) == len(classes):  # ROC AUC needs every class present
+    if not unscorable(y_true, classes):  # ROC AUC needs every class present
         if len(classes) == 2:
             positive = (y_true == classes[1]).astype(int)
             scores["roc_auc"] = metrics.roc_auc_score(positive, proba[:, 1])
@@ -68,6 +68,19 @@ def classification_metrics(
                 y_true, proba, multi_class="ovr", labels=classes
             )
     return {name: float(value) for name, value in scores.items()}
+
+
+def unscorable(y_true: np.ndarray, classes: list) -> dict[str, str]:
+    """The metrics `task_metrics` leaves out on this target, each with the reason.
+
+    ROC AUC ranks each class against the others, so it needs a row of every class the
+    model knows: on a split that lacks one, it is not computed (rather than guessed).
+    """
+    present = set(np.asarray(y_true).tolist())
+    absent = [label for label in classes if label not in present]
+    if not classes or not absent:
+        return {}
+    return {"roc_auc": f"class(es) {absent} have no row in this split; ROC AUC needs every class"}
 
 
 def regression_metrics(y_true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
@@ -239,6 +252,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     classes = model.classes_.tolist() if spec.is_classification else []
     threshold = float(cfg.evaluate.threshold)
     scores = task_metrics(spec, y_true, outputs, classes, threshold)
+    for metric, reason in unscorable(y_true, classes).items():
+        log.warning(f"{metric} not computed on {cfg.data.test_path}", reason=reason)
     train = pd.read_parquet(cfg.data.train_path, columns=[spec.target.name])
     baseline = baseline_metrics(spec, train[spec.target.name].to_numpy(), y_true, threshold)
     # DVCLive writes metrics.json and the plot data in the formats DVC reads;

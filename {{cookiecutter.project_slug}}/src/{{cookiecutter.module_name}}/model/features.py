@@ -39,7 +39,13 @@ def build_preprocessor(spec: DataSpec) -> ColumnTransformer:
 
 
 def split(df: pd.DataFrame, spec: DataSpec, test_size: float, seed: int):
-    """A seeded train/test split, stratified on the target for classification."""
+    """A seeded train/test split, stratified on the target for classification.
+
+    Every class has a row in the test split: stratification rounds a class's share of the
+    test rows to whole rows, which can be zero for a class of a few rows, and a test split
+    without a class cannot score it (ROC AUC needs every class).
+    """
+    df = df.reset_index(drop=True)  # unique labels: rows are moved between splits by label
     stratify = None
     if spec.is_classification:
         counts = df[spec.target.name].value_counts()
@@ -52,7 +58,29 @@ def split(df: pd.DataFrame, spec: DataSpec, test_size: float, seed: int):
             )
         stratify = df[spec.target.name]
     train, test = train_test_split(df, test_size=test_size, random_state=seed, stratify=stratify)
+    if spec.is_classification:
+        train, test = _every_class_tested(train, test, df[spec.target.name])
     return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def _every_class_tested(train: pd.DataFrame, test: pd.DataFrame, target: pd.Series):
+    """Move one row of each class the test split lacks into it, and, to keep its size, one
+    row back to train of the class whose test count most exceeds its exact share (among
+    those with two test rows or more, so that none is left without)."""
+    name = str(target.name)
+    share = target.value_counts() * len(test) / len(target)
+    for label in share.index.difference(list(test[name].unique())):
+        counts = test[name].value_counts()
+        surplus = (counts[counts >= 2] - share).dropna()
+        moved = train.index[train[name] == label][:1]
+        returned = test.index[:0]  # no class to spare a row (a tiny split): test grows by one
+        if len(surplus):
+            returned = test.index[test[name] == surplus.idxmax()][:1]
+        train, test = (
+            pd.concat([train.drop(moved), test.loc[returned]]),
+            pd.concat([test.drop(returned), train.loc[moved]]),
+        )
+    return train, test
 
 
 def run(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -7,12 +7,13 @@ not depend on how Evidently's API names things, which moves between releases.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import pandas as pd
 
 from ..data.spec import Column, DataSpec
+from ..errors import UserFacingError
 
 PREDICTION = "prediction"
 
@@ -21,6 +22,29 @@ def monitored(spec: DataSpec) -> list[Column]:
     """The features drift is measured on: personal data (pii) is logged as hashes at most,
     and a report must not show its values, so it is left out."""
     return [column for column in spec.features if not column.pii]
+
+
+def key_columns(spec: DataSpec, names: Collection[str]) -> list[str]:
+    """The config's `monitoring.key_columns`, checked: each must be a monitored feature."""
+    known = [column.name for column in monitored(spec)]
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise UserFacingError(
+            f"monitoring.key_columns in conf/config.yaml names {unknown}, which drift is not "
+            f"measured on; choose from the features {known} (personal data is left out)."
+        )
+    return list(names)
+
+
+def drift_reasons(found: Mapping[str, Any], keys: Collection[str]) -> list[str]:
+    """Why production differs from the reference, from `summarise`'s result; none: it does
+    not. The data set drifts when at least `drift_share` of the features drift; drifted
+    predictions count alone, as the strongest sign; and so does a key column's drift."""
+    reasons = ["data set"] if found["dataset_drift"] else []
+    if found["prediction"]["drifted"]:
+        reasons.append("prediction")
+    columns = found["columns"]
+    return reasons + [f"key column {name}" for name in keys if columns[name]["drifted"]]
 
 
 def drift_frames(frame: pd.DataFrame, spec: DataSpec) -> pd.DataFrame:

@@ -1,7 +1,8 @@
 """The model's metrics over the window, once the true labels have arrived.
 
-Ground truth comes late, from wherever the outcome is recorded: a file of `request_id`,
-`record` (the position in the request; 0 when it sent one record) and the target column.
+Ground truth comes late, from wherever the outcome is recorded: a file of `request_id`
+(the server's, or the client's X-Request-ID when it names one request), `record` (the
+position in the request; 0 when it sent one record) and the target column.
 Joined to the logged predictions, it gives the task's metrics over the window, which are
 compared with the metrics the model was packaged with, under the promotion gate's
 allowances: a drop the gate would refuse in a candidate is flagged here.
@@ -36,7 +37,47 @@ def join_labels(logged: pd.DataFrame, labels: pd.DataFrame, spec: DataSpec) -> p
     labels = labels[[*KEYS, target]].rename(columns={target: "actual"})
     labels["request_id"] = labels["request_id"].astype(str)
     labels["record"] = labels["record"].astype("int64")
+    labels = keyed_by_server(labels, logged)
+    if twice := repeated(labels):
+        raise UserFacingError(
+            f"the labels file labels a record twice or more, in requests {twice}: keep one "
+            "label per request_id and record."
+        )
+    if twice := repeated(logged.merge(labels[KEYS], on=KEYS)):
+        raise UserFacingError(
+            f"labels of requests {twice} match several logged predictions each: the client "
+            "reused these ids in a log written before each request had its own id. Leave "
+            "them out of the labels file, or the window (--since)."
+        )
     return logged.merge(labels, on=KEYS, how="inner", validate="one_to_one")
+
+
+def keyed_by_server(labels: pd.DataFrame, logged: pd.DataFrame) -> pd.DataFrame:
+    """The labels keyed as the log is, by the server's request id. A label may give the
+    client's X-Request-ID instead, as long as that id names one logged request."""
+    if "client_request_id" not in logged:  # a log written before requests had their own id
+        return labels
+    unknown = set(labels["request_id"]) - set(logged["request_id"])
+    pairs = logged[["client_request_id", "request_id"]].drop_duplicates()
+    pairs = pairs[pairs["client_request_id"].isin(unknown)]
+    servers = pairs.groupby("client_request_id")["request_id"].agg(list)
+    shared = servers[servers.map(len) > 1]
+    if len(shared):
+        named = "; ".join(f"{key!r} by {', '.join(ids)}" for key, ids in shared.head(5).items())
+        raise UserFacingError(
+            f"labels name a client's X-Request-ID that several logged requests share, so "
+            f"they cannot tell which request they are for ({len(shared)} such ids: {named}). "
+            "Key those labels by the request_id of the /predict response, the server's, or "
+            "have the client send a new X-Request-ID with every request."
+        )
+    by_server = labels["request_id"].map(servers.str[0])
+    return labels.assign(request_id=by_server.fillna(labels["request_id"]))
+
+
+def repeated(frame: pd.DataFrame) -> str:
+    """The request ids whose (request_id, record) is in `frame` more than once, a few named."""
+    ids = sorted(frame.loc[frame.duplicated(KEYS, keep=False), "request_id"].unique())
+    return ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
 
 
 def window_metrics(joined: pd.DataFrame, spec: DataSpec, classes: list, threshold: float):

@@ -267,7 +267,7 @@ def drift_section(summary: dict | None, where: str, page_link: str) -> str:
     status = summary.get("status")
     if status == "too_few_rows":
         verdict = '<p class="verdict unknown">Too few predictions to judge drift.</p>'
-    elif summary.get("dataset_drift"):
+    elif status == "drift":
         verdict = (
             '<p class="verdict alert">Production data has drifted away from the training data.</p>'
         )
@@ -286,6 +286,8 @@ def drift_section(summary: dict | None, where: str, page_link: str) -> str:
     ]
     if "prediction" in summary:
         facts.append(["predictions drifted", "yes" if summary["prediction"]["drifted"] else "no"])
+    if summary.get("drift_reasons"):
+        facts.append(["drift found in", ", ".join(summary["drift_reasons"])])
     if "performance" in summary:
         dropped = summary["performance"]["performance_drop"]
         facts.append(["metrics on labelled predictions", "dropped" if dropped else "held"])

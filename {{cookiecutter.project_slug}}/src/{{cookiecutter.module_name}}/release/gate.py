@@ -11,6 +11,10 @@ Three rules, each one line of the gate's table:
 An allowance or a margin is a number in the metric's own units, or a share of the
 reference's value such as "5%" (the way to bound an error whose scale depends on the
 data, like rmse).
+
+A listed metric that cannot be computed on the test split (ROC AUC when a class has no
+row in it) is shown as skipped, with the reason, and the rule decides on the other
+metrics it lists; a rule left with no metric to decide on refuses the candidate.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from ..errors import UserFacingError
 from ..model.evaluate import HIGHER_IS_BETTER
 
 SETTING = "promotion.allowance in conf/config.yaml"
+BASELINE_SETTING = "promotion.baseline in conf/config.yaml"
 
 
 @dataclass(frozen=True)
@@ -132,7 +137,20 @@ class SlowdownCheck:
         )
 
 
-Check = MetricCheck | BaselineCheck | BudgetCheck | SlowdownCheck
+@dataclass(frozen=True)
+class SkippedCheck:
+    """A listed metric that the test split cannot score: shown with why, decides nothing."""
+
+    rule: ClassVar[str] = "not scored"
+    metric: str
+    reason: str
+    passed: ClassVar[bool] = True
+
+    def __str__(self) -> str:
+        return f"{self.metric}: not computed on this split ({self.reason}) -> skipped"
+
+
+Check = MetricCheck | BaselineCheck | BudgetCheck | SlowdownCheck | SkippedCheck
 
 
 def allowance_value(
@@ -152,19 +170,44 @@ def allowance_value(
     )
 
 
+def skipped_metrics(
+    listed: Mapping[str, object],
+    candidate: Mapping[str, float],
+    unscorable: Mapping[str, str],
+    setting: str,
+    prefix: str = "",
+) -> list[SkippedCheck]:
+    """The lines of the listed metrics this split cannot score; refuse a name no task
+    computes, and a rule whose every metric is unscorable here (it would decide on nothing)."""
+    unknown = sorted(set(listed) - set(candidate) - set(unscorable))
+    if unknown:
+        choices = sorted({*candidate, *unscorable})
+        raise UserFacingError(f"{setting} names unknown metrics {unknown}; choose from {choices}.")
+    skipped = [
+        SkippedCheck(prefix + name, unscorable[name]) for name in listed if name in unscorable
+    ]
+    if listed and len(skipped) == len(listed):
+        reasons = "; ".join(f"{check.metric}: {check.reason}" for check in skipped)
+        raise UserFacingError(
+            f"none of the metrics {setting} lists can be computed on the test split "
+            f"({reasons}): list a metric it can score, or give the test split the rows it "
+            "lacks (more data, or a larger data.test_size)."
+        )
+    return skipped
+
+
 def check_gate(
     candidate: Mapping[str, float],
     production: Mapping[str, float],
     allowances: Mapping[str, object],
+    unscorable: Mapping[str, str] | None = None,
 ) -> list[MetricCheck]:
-    """Compare candidate and production metric by metric, for every metric the gate lists."""
+    """Compare candidate and production metric by metric, for every metric the gate lists
+    that the split can score (`unscorable`, from `evaluate.unscorable`, names the others:
+    `skipped_metrics` gives their lines)."""
     if not allowances:
         raise UserFacingError(f"{SETTING} lists no metric for this task.")
-    unknown = sorted(set(allowances) - set(candidate))
-    if unknown:
-        raise UserFacingError(
-            f"{SETTING} names unknown metrics {unknown}; choose from {sorted(candidate)}."
-        )
+    skipped_metrics(allowances, candidate, unscorable or {}, SETTING)
     return [
         MetricCheck(
             name,
@@ -174,28 +217,29 @@ def check_gate(
             HIGHER_IS_BETTER[name],
         )
         for name, allowance in allowances.items()
+        if name in candidate
     ]
 
 
 def check_baseline(
-    candidate: Mapping[str, float], baseline: Mapping[str, float], margins: Mapping[str, object]
+    candidate: Mapping[str, float],
+    baseline: Mapping[str, float],
+    margins: Mapping[str, object],
+    unscorable: Mapping[str, str] | None = None,
 ) -> list[BaselineCheck]:
-    """Each listed metric: the candidate against the trivial model, with its margin."""
-    setting = "promotion.baseline in conf/config.yaml"
-    unknown = sorted(set(margins) - set(candidate))
-    if unknown:
-        raise UserFacingError(
-            f"{setting} names unknown metrics {unknown}; choose from {sorted(candidate)}."
-        )
+    """Each listed metric the split can score: the candidate against the trivial model,
+    with its margin (see `check_gate` for `unscorable`)."""
+    skipped_metrics(margins, candidate, unscorable or {}, BASELINE_SETTING)
     return [
         BaselineCheck(
             name,
             candidate[name],
             baseline[name],
-            allowance_value(name, margin, baseline[name], setting, noun="a margin"),
+            allowance_value(name, margin, baseline[name], BASELINE_SETTING, noun="a margin"),
             HIGHER_IS_BETTER[name],
         )
         for name, margin in margins.items()
+        if name in candidate
     ]
 
 

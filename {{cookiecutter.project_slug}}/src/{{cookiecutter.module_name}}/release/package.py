@@ -9,11 +9,15 @@ A package is a directory with
 - `lineage.json`: the git sha and the code and config files that differed from it
   (`git_dirty`, `git_changes`), the DVC hash of the raw data, the resolved config, the
   metrics, the library versions, the ONNX verification, the sha256 of each file and
-  what the model costs to serve (`cost`, see `release.cost`).
+  what the model costs to serve (`cost`, see `release.cost`); and, last,
+  `lineage_checksum`, the sha256 of the rest of the lineage, so that an edit of the
+  lineage alone (better metrics, another data hash) is refused too.
 
 ONNX is verified, not assumed: `package` scores a sample of the test split with both
 scikit-learn and ONNX Runtime and ships `model.onnx` only when they agree within the
 tolerance. Loading checks every sha256 first, so a changed or corrupt file is refused.
+A registered version (`release.registry` sets its `version`) that changed is fetched
+again from the DVC remote; a candidate is rebuilt.
 
 Loading a package with ONNX needs only numpy and ONNX Runtime: the service image has no
 scikit-learn, pandas or Hydra, so what only packaging or the scikit-learn path uses is
@@ -27,6 +31,7 @@ import hashlib
 import json
 import platform
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from importlib import metadata
@@ -60,6 +65,7 @@ CHECKSUMS = {
     SIGNATURE_FILE: "signature_checksum",
     ONNX_FILE: "onnx_checksum",
 }
+LINEAGE_CHECKSUM = "lineage_checksum"
 LIBRARIES = ["scikit-learn", "numpy", "pandas", "pandera", "pyarrow", "joblib", "onnxruntime"]
 REBUILD = "rebuild it with `make pipeline`, or pass --model PATH to another package"
 VERIFY_ROWS = 2000
@@ -132,7 +138,8 @@ class ModelPackage:
             return joblib.load(self.path / MODEL_FILE)
         except Exception as exc:  # unpickling can fail with any error type
             raise ModelPackageError(
-                f"{self.path / MODEL_FILE} cannot be loaded ({exc!r}): {REBUILD}."
+                f"{self.path / MODEL_FILE} cannot be loaded ({exc!r}): "
+                f"{_remedy(self.path, self.lineage)}."
             ) from None
 
     def onnx_model(self, threads: int | None = None) -> OnnxModel | None:
@@ -143,7 +150,8 @@ class ModelPackage:
             session = onnx_session((self.path / ONNX_FILE).read_bytes(), threads)
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelPackageError(
-                f"{self.path / ONNX_FILE} cannot be loaded ({exc!r}): {REBUILD}."
+                f"{self.path / ONNX_FILE} cannot be loaded ({exc!r}): "
+                f"{_remedy(self.path, self.lineage)}."
             ) from None
         encoding = Encoding(**self.signature["encoding"])
         return OnnxModel(session, encoding, self.spec.is_classification)
@@ -168,6 +176,32 @@ def sha256(path: Path) -> str:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def lineage_checksum(lineage: dict) -> str:
+    """The sha256 of the lineage without its own checksum, keys sorted: the JSON layout
+    (indentation, key order) may change, the content may not."""
+    content = {key: value for key, value in lineage.items() if key != LINEAGE_CHECKSUM}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def seal_lineage(lineage: dict) -> dict:
+    """The lineage with its checksum, as `load_package` expects it."""
+    return lineage | {LINEAGE_CHECKSUM: lineage_checksum(lineage)}
+
+
+def write_lineage(path: Path, lineage: dict) -> None:
+    path.write_text(json.dumps(seal_lineage(lineage), indent=2) + "\n")
+
+
+def _remedy(path: Path, lineage: dict | None = None) -> str:
+    """What restores a broken package: a registered version comes back from the DVC remote
+    (`make pipeline` builds a new candidate, never an old version); a candidate is rebuilt."""
+    version = (lineage or {}).get("version")
+    if version is None and path.parent.name != "registry":
+        return REBUILD
+    named = f"registered version {version}" if version else "the registered version"
+    return f"fetch {named} again from the DVC remote: `rm -r {path} && make data`"
 
 
 def data_hash(raw_path: Path | str) -> str:
@@ -318,8 +352,14 @@ def write_package(
     lineage: dict,
     signature: dict,
     onnx_bytes: bytes | None,
+    measure: Callable[[ModelPackage], dict] | None = None,
 ) -> Path:
-    """Write a new package at `target`, replacing it only once complete."""
+    """Write a new package at `target`, replacing it only once complete.
+
+    `measure` (`release.cost.measure`) gives what the package costs to serve, recorded in
+    its lineage as `cost`. It runs here, on the package still in its temporary folder: the
+    figures are those of the files that ship, and a failure publishes nothing.
+    """
     with atomic_dir(target) as tmp:
         shutil.copyfile(model_file, tmp / MODEL_FILE)
         (tmp / SIGNATURE_FILE).write_text(json.dumps(signature, indent=2) + "\n")
@@ -331,7 +371,9 @@ def write_package(
             "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             **{CHECKSUMS[name]: sha256(tmp / name) for name in files},
         }
-        (tmp / LINEAGE_FILE).write_text(json.dumps(lineage, indent=2) + "\n")
+        write_lineage(tmp / LINEAGE_FILE, lineage)
+        if measure is not None:
+            write_lineage(tmp / LINEAGE_FILE, lineage | {"cost": measure(load_package(tmp))})
     return Path(target)
 
 
@@ -343,8 +385,10 @@ def build_package(
     check_frame: pd.DataFrame,
     threshold: float = 0.5,
     tolerance: float = 1e-6,
+    measure: Callable[[ModelPackage], dict] | None = None,
 ) -> Path:
-    """Package a fitted model: signature, verified ONNX when possible, lineage."""
+    """Package a fitted model: signature, verified ONNX when possible, lineage, and the
+    cost when `measure` is given (see `write_package`)."""
     import joblib
 
     model = joblib.load(model_file)
@@ -356,7 +400,8 @@ def build_package(
             "no ONNX file in the package: scikit-learn will serve the model, more slowly",
             reason=check["reason"],
         )
-    return write_package(model_file, target, lineage | {"onnx": check}, signature, onnx_bytes)
+    lineage |= {"onnx": check}
+    return write_package(model_file, target, lineage, signature, onnx_bytes, measure)
 
 
 def load_package(path: Path | str) -> ModelPackage:
@@ -364,65 +409,35 @@ def load_package(path: Path | str) -> ModelPackage:
     path = Path(path)
     lineage_file = path / LINEAGE_FILE
     if not path.is_dir():
-        raise ModelPackageError(f"model package {path} not found: {REBUILD}.")
+        raise ModelPackageError(f"model package {path} not found: {_remedy(path)}.")
     if not lineage_file.is_file():
-        raise ModelPackageError(f"{lineage_file} is missing from the package: {REBUILD}.")
+        raise ModelPackageError(f"{lineage_file} is missing from the package: {_remedy(path)}.")
     try:
         lineage = json.loads(lineage_file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelPackageError(f"{lineage_file} is unreadable ({exc!r}): {REBUILD}.") from None
+        raise ModelPackageError(
+            f"{lineage_file} is unreadable ({exc!r}): {_remedy(path)}."
+        ) from None
     if not isinstance(lineage, dict) or "checksum" not in lineage:
-        raise ModelPackageError(f"{lineage_file} is unreadable (no checksum): {REBUILD}.")
+        raise ModelPackageError(f"{lineage_file} is unreadable (no checksum): {_remedy(path)}.")
+    remedy = _remedy(path, lineage)
+    if lineage.get(LINEAGE_CHECKSUM) != lineage_checksum(lineage):
+        raise ModelPackageError(
+            f"{lineage_file} does not match its checksum ({LINEAGE_CHECKSUM}): the lineage "
+            f"changed after packaging; {remedy}."
+        )
     for name, key in CHECKSUMS.items():
         if key not in lineage and name != SIGNATURE_FILE:
             continue
         packaged = path / name
         if not packaged.is_file():
-            raise ModelPackageError(f"{packaged} is missing from the package: {REBUILD}.")
+            raise ModelPackageError(f"{packaged} is missing from the package: {remedy}.")
         actual, expected = sha256(packaged), lineage.get(key, "")
         if actual != expected:
             raise ModelPackageError(
                 f"{packaged} does not match the checksum in {lineage_file} "
                 f"(sha256 {actual[:12]}..., expected {expected[:12]}...): the file changed "
-                f"after packaging; {REBUILD}."
+                f"after packaging; {remedy}."
             )
     signature = json.loads((path / SIGNATURE_FILE).read_text())
     return ModelPackage(lineage=lineage, signature=signature, path=path)
-
-
-def record_cost(path: Path | str, frame: pd.DataFrame) -> dict[str, float]:
-    """Measure what the package costs to serve (`release.cost`) and add it to its lineage
-    as `cost`; the lineage is outside the checksums, so the package stays valid."""
-    from .cost import measure
-
-    package = load_package(path)
-    cost = measure(package, frame)
-    lineage_file = Path(path) / LINEAGE_FILE
-    partial = lineage_file.with_suffix(".tmp")
-    partial.write_text(json.dumps(package.lineage | {"cost": cost}, indent=2) + "\n")
-    partial.replace(lineage_file)  # whole or not at all
-    return cost
-
-
-def run(cfg: DictConfig) -> Path:
-    import pandas as pd
-
-    from ..data.load import data_spec
-
-    spec = data_spec(cfg)
-    test = pd.read_parquet(cfg.data.test_path)
-    target = build_package(
-        cfg.artifacts.model,
-        cfg.artifacts.package,
-        collect_lineage(cfg),
-        spec,
-        test,
-        threshold=float(cfg.evaluate.threshold),
-        tolerance=float(cfg.package.onnx_tolerance),
-    )
-    cost = record_cost(target, test)
-    package = load_package(target)
-    log.info(
-        "model packaged", path=str(target), version=package.version, onnx=package.has_onnx, **cost
-    )
-    return target

@@ -17,7 +17,6 @@ then assigns the target again, so the trail keeps both moves.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -32,7 +31,7 @@ import structlog
 from .. import COMMAND, remote, worktree
 from ..artifacts import atomic_dir
 from ..errors import UserFacingError
-from .package import LINEAGE_FILE, load_package
+from .package import LINEAGE_FILE, load_package, write_lineage
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -189,9 +188,8 @@ def _store(package: ModelPackage, version: str, provenance: dict) -> str:
     with atomic_dir(target) as tmp:
         shutil.copytree(package.path, tmp, dirs_exist_ok=True)
         # The version and provenance go into the copy's lineage, so /metadata names them;
-        # the checksums cover the model files only, which stay byte for byte the same.
-        lineage = package.lineage | {"version": version} | provenance
-        (tmp / LINEAGE_FILE).write_text(json.dumps(lineage, indent=2) + "\n")
+        # the model files stay byte for byte the same, and the lineage is sealed again.
+        write_lineage(tmp / LINEAGE_FILE, package.lineage | {"version": version} | provenance)
     with Repo(".") as repo:
         repo.scm_context.quiet = True  # the commit below stages the pointer, not the user
         repo.add(str(target))
@@ -276,7 +274,14 @@ def gate(cfg: DictConfig) -> Promotion:
 
     from ..config import as_dict
     from .cost import feature_records, latency_figures, package_mb, side_by_side
-    from .gate import check_baseline, check_cost, check_gate
+    from .gate import (
+        BASELINE_SETTING,
+        SETTING,
+        check_baseline,
+        check_cost,
+        check_gate,
+        skipped_metrics,
+    )
     from .predictor import Predictor
 
     candidate = load_package(Path(cfg.artifacts.package))
@@ -287,6 +292,7 @@ def gate(cfg: DictConfig) -> Promotion:
     test = pd.read_parquet(test_path)
     candidate_scores = score(candidate, test)
     task = candidate.spec.task
+    unscorable = _unscorable(candidate, test)
 
     previous = production_version()
     production = None
@@ -302,11 +308,14 @@ def gate(cfg: DictConfig) -> Promotion:
                 f"{production.spec.task} model: they cannot be compared on one test split."
             )
         allowances = as_dict(cfg.promotion.allowance[task])
-        checks += check_gate(candidate_scores, score(production, test), allowances)
+        unscorable |= _unscorable(production, test)
+        checks += check_gate(candidate_scores, score(production, test), allowances, unscorable)
+        checks += skipped_metrics(allowances, candidate_scores, unscorable, SETTING)
 
     baseline = _baseline_scores(candidate, train_path, test)
     margins = as_dict(cfg.promotion.baseline[task])
-    checks += check_baseline(candidate_scores, baseline, margins)
+    checks += check_baseline(candidate_scores, baseline, margins, unscorable)
+    checks += skipped_metrics(margins, candidate_scores, unscorable, BASELINE_SETTING, "baseline ")
 
     predictors = [Predictor(candidate)] + ([Predictor(production)] if production else [])
     timings = side_by_side(predictors, feature_records(test, candidate.spec))
@@ -326,6 +335,13 @@ def gate(cfg: DictConfig) -> Promotion:
             f"(conf/config.yaml):\n{lines}"
         )
     return Promotion(None, previous, checks, candidate_scores)
+
+
+def _unscorable(package: ModelPackage, test: pd.DataFrame) -> dict[str, str]:
+    """The metrics the test split cannot score for this model's classes, with why."""
+    from ..model.evaluate import unscorable
+
+    return unscorable(test[package.spec.target.name].to_numpy(), package.classes)
 
 
 def _baseline_scores(candidate: ModelPackage, train_path: Path, test: pd.DataFrame) -> dict:

@@ -32,6 +32,7 @@ from pydantic import (
     Tag,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
     create_model,
 )
 
@@ -59,6 +60,7 @@ NEEDS_KEY = "An API key is needed: send `Authorization: Bearer <key>` or `X-API-
 TOO_BIG = "The body is over {} bytes: send fewer records a request, or score a file in batch."
 TOO_MANY = "More than {} records: send fewer a request, or score a file in batch."
 KEYED_PATHS = ("/predict", "/metadata")
+WITHHELD = "personal data: its values are withheld"
 CHALLENGE = f'Bearer realm="{COMMAND}"'
 SECURITY_SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer"},
@@ -67,7 +69,11 @@ SECURITY_SCHEMES = {
 
 
 def request_field(column: Column) -> tuple[Any, Any]:
-    """The pydantic field for one feature: type, bounds or allowed values, description, example."""
+    """The pydantic field for one feature: type, bounds or allowed values, description, example.
+
+    The OpenAPI document is open to anyone: a personal-data (pii) feature's allowed values
+    and example are left out of it (they are still checked), and its description says so.
+    """
     if column.role == "numeric":
         annotation: Any = float
         constraints: dict[str, Any] = {"allow_inf_nan": False}
@@ -79,9 +85,14 @@ def request_field(column: Column) -> tuple[Any, Any]:
         constraints["strict"] = True
     else:
         annotation, constraints = Literal[tuple(column.values)], {}
+        if column.pii:  # documented as a string, without its enum
+            annotation = Annotated[annotation, WithJsonSchema({"type": "string"})]
     if column.nullable:  # may be null or left out: both mean missing
         annotation = annotation | None
         constraints["default"] = None
+    if column.pii:
+        description = f"{column.description or column.name}; {WITHHELD}"
+        return annotation, Field(description=description, **constraints)
     field = Field(
         description=column.description or None, examples=[column.example_value], **constraints
     )
@@ -95,12 +106,20 @@ def passthrough_field(column: Column) -> tuple[Any, Any]:
     return str | int | None, Field(default=None, description=description)
 
 
+def unused_field(column: Column) -> tuple[Any, Any]:
+    """An ignored column: a client's row may hold it, so it is accepted, then dropped."""
+    description = f"{column.description or column.name}; not used by the model, not logged"
+    return str | int | float | bool | None, Field(default=None, description=description)
+
+
 def request_body(spec: DataSpec, max_records: int = MAX_REQUEST_RECORDS) -> Any:
     """The request body's type: one Record (a row of features, and optionally the data
-    config's identifiers) or a list of them."""
-    example = {column.name: column.example_value for column in spec.features}
+    config's identifiers and ignored columns) or a list of them. A field the data config
+    does not declare is refused."""
+    example = {column.name: column.example_value for column in spec.features if not column.pii}
     fields: dict[str, Any] = {column.name: request_field(column) for column in spec.features}
     fields |= {name: passthrough_field(spec.column(name)) for name in spec.identifiers}
+    fields |= {name: unused_field(spec.column(name)) for name in spec.ignored}
     # Any: types built at run time from the data config, which a type checker cannot see.
     record: Any = create_model(
         "Record",
@@ -140,22 +159,31 @@ def response_model(spec: DataSpec, classes: list) -> type[BaseModel]:
         )
     return create_model(
         "PredictResponse",
-        request_id=(str, ...),
+        request_id=(
+            str,
+            Field(description="This request's own id, made by the server: label outcomes by it"),
+        ),
         model_version=(str, ...),
         predictions=(list[prediction], ...),
     )
 
 
 def masked_error(error: Mapping[str, Any], pii: frozenset[str]) -> dict[str, Any]:
-    """A validation error whose `input` shows no raw value of a pii field."""
+    """A validation error that shows no raw value of a pii field: not the value sent
+    (`input`), nor the allowed values of a pii category (`msg`, `ctx`)."""
+    shown = dict(error)
+    field = next((part for part in error["loc"] if part in pii), None)
+    if field is not None and error["type"] == "literal_error":
+        shown.pop("ctx", None)  # the allowed values, quoted
+        shown["msg"] = f"Input should be one of the allowed values of {field!r} ({WITHHELD})"
     if "input" not in error or not pii:
-        return dict(error)
+        return shown
     value = error["input"]
-    if any(part in pii for part in error["loc"]) or (
+    if field is not None or (
         not error["loc"] and isinstance(value, str | bytes)  # the body itself, unparsed
     ):
-        return {**error, "input": mask(value)}
-    return {**error, "input": masked(value, pii)}
+        return shown | {"input": mask(value)}
+    return shown | {"input": masked(value, pii)}
 
 
 class FieldError(BaseModel):
@@ -288,7 +316,8 @@ def create_app(
         package = predictor.package
         return {
             "model_version": predictor.version,
-            "path": str(package.path),
+            # Its name ("candidate", a registry version), not where the server keeps it.
+            "package": package.path.name,
             "engine": predictor.engine,
             **package.lineage,
         }
@@ -318,6 +347,11 @@ def create_app(
                 service_metrics.observe(response.status_code, time.perf_counter() - started)
             return response
 
+        def failed() -> None:
+            """A request that ends in an error: the client gets a 500, counted as one."""
+            if service_metrics:
+                service_metrics.observe(500, time.perf_counter() - started)
+
         if (refused := refusal(request)) is not None:
             return unanswered(refused)
         body = await read_body(request, access.max_request_bytes)
@@ -343,36 +377,42 @@ def create_app(
             else:
                 outputs = predictor.records(records)
         except Exception:
-            if service_metrics:
-                service_metrics.observe(500, time.perf_counter() - started)
+            failed()
             raise
         seconds = time.perf_counter() - started
-        if service_metrics:
-            service_metrics.observe(200, seconds, outputs)
         latency_ms = round(seconds * 1000, 3)
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        # Every request has its own id, the one labels join on: a client may reuse its
+        # X-Request-ID, which is logged beside it to correlate with the client's records.
+        request_id = uuid.uuid4().hex
         event = {
             "event": "prediction",
             "timestamp": datetime.datetime.now(datetime.UTC).isoformat(),
             "request_id": request_id,
+            "client_request_id": request.headers.get("x-request-id"),
             "model_version": predictor.version,
             "latency_ms": latency_ms,
         }
-        state["log"].write(
-            [
-                # `record`: the position in the request, so labels can be joined to each.
-                json.dumps(
-                    event
-                    | {
-                        "record": n,
-                        "inputs": logged_fields(record, features, pii, hash_key),
-                        "ids": logged_fields(record, identifiers, pii, hash_key),
-                        "outputs": output,
-                    }
-                )
-                for n, (record, output) in enumerate(zip(records, outputs, strict=True))
-            ]
-        )
+        lines = [
+            # `record`: the position in the request, so labels can be joined to each.
+            json.dumps(
+                event
+                | {
+                    "record": n,
+                    "inputs": logged_fields(record, features, pii, hash_key),
+                    "ids": logged_fields(record, identifiers, pii, hash_key),
+                    "outputs": output,
+                }
+            )
+            for n, (record, output) in enumerate(zip(records, outputs, strict=True))
+        ]
+        try:
+            state["log"].write(lines)
+        except Exception:  # a prediction that cannot be logged is not answered
+            failed()
+            raise
+        # Counted once answered, so /metrics and the answers agree.
+        if service_metrics:
+            service_metrics.observe(200, seconds, outputs)
         answer = {
             "request_id": request_id,
             "model_version": predictor.version,
