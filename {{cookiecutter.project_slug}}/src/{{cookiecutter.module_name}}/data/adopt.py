@@ -313,7 +313,7 @@ def adopt(
             undo.keep(raw_path)
             with atomic_path(raw_path) as partial:
                 shutil.copyfile(source, partial)
-        step = f"`dvc add {raw_path}`"
+        step = f"`uv run dvc add {raw_path}`"
         # What `dvc add` writes beside the file: its pointer and the ignore line.
         undo.keep(raw_path.with_name(f"{raw_path.name}.dvc"), raw_path.parent / ".gitignore")
         _dvc_add(raw_path)
