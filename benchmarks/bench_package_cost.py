@@ -3,11 +3,12 @@
 A fresh default bake (the breast-cancer sample, a random forest) runs `make pipeline`
 once; then `package` runs again and again, each time a fresh process through the CLI's
 own entry point (`cli.main(["package"])` under `uv run python -c`), best of `--runs`:
-  - baseline: `package` with `record_cost` replaced by a function that measures nothing,
-    so the package is built and verified as before the cost measurement existed;
-  - `package` as shipped: the same, then `release.cost.measure` (latency over 300 calls
+  - baseline: `package` with `release.build.measure` replaced by a function that measures
+    nothing, so the package is built and verified as before the cost measurement existed;
+  - `package` as shipped: the same, with `release.cost.measure` (latency over 300 calls
     after a warm-up, a 10,000-row batch, the package's size, and a fresh process that
-    loads the model twice for its memory) written into the lineage.
+    loads the model twice for its memory) run on the package in its temporary folder and
+    written into its lineage before it is published.
 Target: the measurement adds <= 15 s. The last run is the shipped one, so the project's
 package keeps its `cost`, printed at the end.
 
@@ -32,9 +33,9 @@ from bench_adopt import best
 PACKAGE = """
 import sys
 import {module}.cli as cli
-import {module}.release.package as package
+import {module}.release.build as build
 if sys.argv[1] == "off":
-    package.record_cost = lambda path, frame: {}
+    build.measure = lambda package, frame: {}
 sys.exit(cli.main(["package"]))
 """
 
