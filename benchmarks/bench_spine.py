@@ -73,6 +73,7 @@ def default_answers() -> dict:
     from cookiecutter.generate import generate_context
     from cookiecutter.prompt import prompt_for_config
 
+    sys.path.insert(0, str(TEMPLATE))  # as cookiecutter does, for local_extensions.py
     context = generate_context(context_file=TEMPLATE / "cookiecutter.json")
     return {**prompt_for_config(context, no_input=True), "_template": str(TEMPLATE)}
 
