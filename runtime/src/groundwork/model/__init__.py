@@ -1,0 +1,1 @@
+"""Model: preprocessing built from the data spec, training and evaluation per task."""

@@ -1,0 +1,1 @@
+"""Reading what the service logged and judging whether production has drifted."""

@@ -1,0 +1,1 @@
+"""Serving: the HTTP API, batch scoring and the prediction log."""

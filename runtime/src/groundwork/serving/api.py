@@ -1,0 +1,450 @@
+"""The model as a web service: GET /health, GET /metadata, POST /predict, GET /metrics.
+
+The request and response models are derived from the served package's data spec
+(types, ranges, allowed categories, nullability, descriptions, examples), the same
+spec the pipeline's schema comes from, so the API, the pipeline and batch scoring
+share one definition of valid input. A category outside the allowed values is a 422
+naming the field and the values. Every prediction is written as one JSON line to the
+prediction log, and counted in the Prometheus metrics (`metrics.py`).
+"""
+
+import datetime
+import json
+import os
+import time
+import uuid
+from collections.abc import Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+    create_model,
+)
+
+from .. import COMMAND, TITLE
+from ..data.pii import mask, masked
+from ..data.spec import Column, DataSpec
+from ..release.package import load_package
+from ..release.predictor import Predictor
+from .access import MAX_REQUEST_RECORDS, Access, access_from_environment
+from .metrics import ServiceMetrics
+from .prediction_log import (
+    LOG_BACKUPS,
+    LOG_MAX_BYTES,
+    PII_KEY_VARIABLE,
+    PREDICTION_LOG,
+    PredictionLog,
+    logged_fields,
+)
+
+log = structlog.get_logger(__name__)
+
+# Bigger requests are scored in the thread pool, so they do not hold up small ones.
+THREAD_POOL_ROWS = 512
+NEEDS_KEY = "An API key is needed: send `Authorization: Bearer <key>` or `X-API-Key: <key>`."
+TOO_BIG = "The body is over {} bytes: send fewer records a request, or score a file in batch."
+TOO_MANY = "More than {} records: send fewer a request, or score a file in batch."
+KEYED_PATHS = ("/predict", "/metadata")
+WITHHELD = "personal data: its values are withheld"
+CHALLENGE = f'Bearer realm="{COMMAND}"'
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer"},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+}
+
+
+def request_field(column: Column) -> tuple[Any, Any]:
+    """The pydantic field for one feature: type, bounds or allowed values, description, example.
+
+    The OpenAPI document is open to anyone: a personal-data (pii) feature's allowed values
+    and example are left out of it (they are still checked), and its description says so.
+    """
+    if column.role == "numeric":
+        annotation: Any = float
+        constraints: dict[str, Any] = {"allow_inf_nan": False}
+        if column.min is not None:
+            constraints["ge"] = column.min
+        if column.max is not None:
+            constraints["le"] = column.max
+        # As in the OpenAPI schema: no "1.5" strings or booleans for numbers.
+        constraints["strict"] = True
+    else:
+        annotation, constraints = Literal[tuple(column.values)], {}
+        if column.pii:  # documented as a string, without its enum
+            annotation = Annotated[annotation, WithJsonSchema({"type": "string"})]
+    if column.nullable:  # may be null or left out: both mean missing
+        annotation = annotation | None
+        constraints["default"] = None
+    if column.pii:
+        description = f"{column.description or column.name}; {WITHHELD}"
+        return annotation, Field(description=description, **constraints)
+    field = Field(
+        description=column.description or None, examples=[column.example_value], **constraints
+    )
+    return annotation, field
+
+
+def passthrough_field(column: Column) -> tuple[Any, Any]:
+    """An identifier: optional, not used by the model, logged so predictions can be joined."""
+    kept = "logged as its keyed hash" if column.pii else "logged as sent"
+    description = f"{column.description or column.name}; not used by the model, {kept}"
+    return str | int | None, Field(default=None, description=description)
+
+
+def unused_field(column: Column) -> tuple[Any, Any]:
+    """An ignored column: a client's row may hold it, so it is accepted, then dropped."""
+    description = f"{column.description or column.name}; not used by the model, not logged"
+    return str | int | float | bool | None, Field(default=None, description=description)
+
+
+def request_body(spec: DataSpec, max_records: int = MAX_REQUEST_RECORDS) -> Any:
+    """The request body's type: one Record (a row of features, and optionally the data
+    config's identifiers and ignored columns) or a list of them. A field the data config
+    does not declare is refused."""
+    example = {column.name: column.example_value for column in spec.features if not column.pii}
+    fields: dict[str, Any] = {column.name: request_field(column) for column in spec.features}
+    fields |= {name: passthrough_field(spec.column(name)) for name in spec.identifiers}
+    fields |= {name: unused_field(spec.column(name)) for name in spec.ignored}
+    # Any: types built at run time from the data config, which a type checker cannot see.
+    record: Any = create_model(
+        "Record",
+        __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [example]}),
+        __doc__="One row of features, as described in the data config.",
+        **fields,
+    )
+    records: Any = Annotated[list[record], Field(min_length=1, max_length=max_records)]
+    # One record or a list of them; the JSON type picks which, so errors speak of that one only.
+    payload: Any = Annotated[
+        Annotated[record, Tag("record")] | Annotated[records, Tag("records")],
+        Discriminator(lambda value: "records" if isinstance(value, list) else "record"),
+    ]
+    return payload
+
+
+def response_model(spec: DataSpec, classes: list) -> type[BaseModel]:
+    # Any: a model built at run time from the data config, which a type checker cannot see.
+    prediction: Any
+    if spec.is_classification:
+        label: Any = Literal[tuple(classes)]
+        prediction = create_model(
+            "Prediction",
+            prediction=(
+                label,
+                Field(description=f"The predicted {spec.target.name}"),
+            ),
+            probabilities=(
+                dict[str, float],
+                Field(description="The probability of each class, keyed by class"),
+            ),
+        )
+    else:
+        prediction = create_model(
+            "Prediction",
+            prediction=(float, Field(description=f"The predicted {spec.target.name}")),
+        )
+    return create_model(
+        "PredictResponse",
+        request_id=(
+            str,
+            Field(description="This request's own id, made by the server: label outcomes by it"),
+        ),
+        model_version=(str, ...),
+        predictions=(list[prediction], ...),
+    )
+
+
+def masked_error(error: Mapping[str, Any], pii: frozenset[str]) -> dict[str, Any]:
+    """A validation error that shows no raw value of a pii field: not the value sent
+    (`input`), nor the allowed values of a pii category (`msg`, `ctx`)."""
+    shown = dict(error)
+    field = next((part for part in error["loc"] if part in pii), None)
+    if field is not None and error["type"] == "literal_error":
+        shown.pop("ctx", None)  # the allowed values, quoted
+        shown["msg"] = f"Input should be one of the allowed values of {field!r} ({WITHHELD})"
+    if "input" not in error or not pii:
+        return shown
+    value = error["input"]
+    if field is not None or (
+        not error["loc"] and isinstance(value, str | bytes)  # the body itself, unparsed
+    ):
+        return shown | {"input": mask(value)}
+    return shown | {"input": masked(value, pii)}
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description='Where: "body", then the record and the field')
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """A 401 (no valid API key) or a 413 (the request is too big)."""
+
+    detail: str
+
+
+def problem(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps({"detail": detail}), status, headers, media_type="application/json")
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None once it is bigger than `limit`, read no further than that."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():  # a chunked body declares no length
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+class ValidationErrors(BaseModel):
+    """A 422: every field that broke its rule, as FastAPI reports request errors."""
+
+    detail: list[FieldError]
+
+
+def create_app(
+    package_path: Path | str,
+    prediction_log: Path | str = PREDICTION_LOG,
+    log_max_bytes: int = LOG_MAX_BYTES,
+    log_backups: int = LOG_BACKUPS,
+    metrics: bool = True,
+    access: Access | None = None,
+    pii_hash_key: str | None = None,
+) -> FastAPI:
+    """The service for the package at `package_path`, loaded and checked once, here.
+
+    `metrics=False` leaves out GET /metrics and the counting behind it. `access` holds the
+    API keys and request limits (serving/access.py); by default no key is needed.
+    `pii_hash_key` keys the hash that stands for a pii value in the prediction log; without
+    it pii values are left out of the log.
+    """
+    access = access or Access()
+    # One thread per worker process: uvicorn's workers already use every core.
+    predictor = Predictor(load_package(package_path), threads=1)
+    service_metrics = (
+        ServiceMetrics(
+            predictor.version,
+            predictor.classes if predictor.spec.is_classification else None,
+            predictor.package.signature.get("value_buckets"),
+        )
+        if metrics
+        else None
+    )
+    spec = predictor.spec
+    features, identifiers, pii = spec.feature_names, spec.identifiers, spec.pii
+    hash_key = pii_hash_key.encode("utf-8") if pii_hash_key else None
+    if pii and hash_key is None:
+        log.warning(
+            f"pii fields are dropped from the prediction log: {PII_KEY_VARIABLE} is unset",
+            fields=sorted(pii),
+        )
+    payload_type = request_body(predictor.spec, access.max_request_records)
+    # The body is parsed and validated by pydantic-core straight from its bytes: FastAPI's
+    # own body handling (json.loads, then validation through its dependency machinery)
+    # costs more than the prediction itself.
+    payload_adapter = TypeAdapter(payload_type)
+    payload_schema = payload_adapter.json_schema(ref_template="#/components/schemas/{model}")
+    payload_models = payload_schema.pop("$defs", {})
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        state["log"] = PredictionLog(prediction_log, log_max_bytes, log_backups)
+        yield
+        state["log"].close()
+
+    app = FastAPI(
+        title=TITLE,
+        description="Predictions from the packaged model; inputs follow the data config.",
+        lifespan=lifespan,
+    )
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's schema, with the request body's models that it does not see."""
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            components = schema.setdefault("components", {})
+            components.setdefault("schemas", {}).update(payload_models)
+            if access.keys:
+                components["securitySchemes"] = SECURITY_SCHEMES
+                for path in KEYED_PATHS + (("/metrics",) if access.metrics_need_key else ()):
+                    for operation in schema["paths"].get(path, {}).values():
+                        operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "model_version": predictor.version}
+
+    def refusal(request: Request) -> Response | None:
+        """401 unless the request presents a key (when keys are configured)."""
+        if access.allows(request.headers):
+            return None
+        if "authorization" in request.headers or "x-api-key" in request.headers:
+            invalid = {"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'}
+            return problem(401, "The API key is not valid.", invalid)
+        return problem(401, NEEDS_KEY, {"WWW-Authenticate": CHALLENGE})
+
+    @app.get("/metadata", responses={401: {"model": Problem, "description": NEEDS_KEY}})
+    async def metadata(request: Request) -> Any:
+        if (refused := refusal(request)) is not None:
+            return refused
+        package = predictor.package
+        return {
+            "model_version": predictor.version,
+            # Its name ("candidate", a registry version), not where the server keeps it.
+            "package": package.path.name,
+            "engine": predictor.engine,
+            **package.lineage,
+        }
+
+    # async: one row takes tens of microseconds, less than a hop to the thread pool.
+    @app.post(
+        "/predict",
+        response_model=response_model(predictor.spec, predictor.classes),
+        responses={
+            401: {"model": Problem, "description": NEEDS_KEY},
+            413: {"model": Problem, "description": "The request is bigger than allowed"},
+            422: {"model": ValidationErrors, "description": "A field breaks its rule"},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": payload_schema}},
+            }
+        },
+    )
+    async def predict(request: Request) -> Response:
+        started = time.perf_counter()
+
+        def unanswered(response: Response) -> Response:
+            """A request refused before any prediction, counted under its status."""
+            if service_metrics:
+                service_metrics.observe(response.status_code, time.perf_counter() - started)
+            return response
+
+        def failed() -> None:
+            """A request that ends in an error: the client gets a 500, counted as one."""
+            if service_metrics:
+                service_metrics.observe(500, time.perf_counter() - started)
+
+        if (refused := refusal(request)) is not None:
+            return unanswered(refused)
+        body = await read_body(request, access.max_request_bytes)
+        if body is None:
+            return unanswered(problem(413, TOO_BIG.format(access.max_request_bytes)))
+        try:
+            payload = payload_adapter.validate_json(body)
+        except ValidationError as exc:
+            if any(e["type"] == "too_long" and len(e["loc"]) == 1 for e in exc.errors()):
+                return unanswered(problem(413, TOO_MANY.format(access.max_request_records)))
+            errors = [
+                masked_error(error, pii) | {"loc": ["body", *error["loc"]]}
+                for error in exc.errors(include_url=False)
+            ]
+            # A body that is not even UTF-8 is echoed back with its bad bytes replaced.
+            text = {bytes: lambda value: value.decode("utf-8", "replace")}
+            detail = jsonable_encoder(errors, custom_encoder=text)
+            return unanswered(JSONResponse({"detail": detail}, status_code=422))
+        records = [r.model_dump() for r in (payload if isinstance(payload, list) else [payload])]
+        try:
+            if len(records) > THREAD_POOL_ROWS:
+                outputs = await run_in_threadpool(predictor.records, records)
+            else:
+                outputs = predictor.records(records)
+        except Exception:
+            failed()
+            raise
+        seconds = time.perf_counter() - started
+        latency_ms = round(seconds * 1000, 3)
+        # Every request has its own id, the one labels join on: a client may reuse its
+        # X-Request-ID, which is logged beside it to correlate with the client's records.
+        request_id = uuid.uuid4().hex
+        event = {
+            "event": "prediction",
+            "timestamp": datetime.datetime.now(datetime.UTC).isoformat(),
+            "request_id": request_id,
+            "client_request_id": request.headers.get("x-request-id"),
+            "model_version": predictor.version,
+            "latency_ms": latency_ms,
+        }
+        lines = [
+            # `record`: the position in the request, so labels can be joined to each.
+            json.dumps(
+                event
+                | {
+                    "record": n,
+                    "inputs": logged_fields(record, features, pii, hash_key),
+                    "ids": logged_fields(record, identifiers, pii, hash_key),
+                    "outputs": output,
+                }
+            )
+            for n, (record, output) in enumerate(zip(records, outputs, strict=True))
+        ]
+        try:
+            state["log"].write(lines)
+        except Exception:  # a prediction that cannot be logged is not answered
+            failed()
+            raise
+        # Counted once answered, so /metrics and the answers agree.
+        if service_metrics:
+            service_metrics.observe(200, seconds, outputs)
+        answer = {
+            "request_id": request_id,
+            "model_version": predictor.version,
+            "predictions": outputs,
+        }
+        # Serialised here: FastAPI need not re-validate what it documents as PredictResponse.
+        return Response(
+            json.dumps(answer), media_type="application/json", headers={"x-request-id": request_id}
+        )
+
+    if service_metrics:
+
+        @app.get("/metrics", response_class=Response)
+        async def prometheus_metrics(request: Request) -> Response:
+            """Requests, latency, predictions and the model version, in Prometheus' format."""
+            if access.metrics_need_key and (refused := refusal(request)) is not None:
+                return refused
+            return Response(service_metrics.exposition(), media_type=service_metrics.content_type)
+
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app as the `serve` command starts it in each worker process."""
+    from ..log import configure_logging
+    from ..release.registry import resolve_package_path
+
+    configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
+    return create_app(
+        resolve_package_path(),
+        prediction_log=os.environ.get("PREDICTION_LOG", str(PREDICTION_LOG)),
+        metrics=os.environ.get("SERVE_METRICS", "1") != "0",
+        access=access_from_environment(),
+        pii_hash_key=os.environ.get(PII_KEY_VARIABLE),
+    )

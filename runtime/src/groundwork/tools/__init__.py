@@ -1,0 +1,1 @@
+"""The checks a project runs: `make audit`, and the pre-commit hooks on data and tests."""
