@@ -9,6 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+# DVC sets up its log handlers on the streams of its first import. Imported here, at
+# collection, they write to pytest's stream of the whole session, not to the stream of the
+# first test that runs DVC in-process (capsys), which is closed after that test: DVC would
+# then fail every later test in which it logs a warning ("I/O operation on closed file").
+from dvc import logger as _dvc_logger  # noqa: F401
+
 from groundwork.config import compose_config
 from groundwork.data.load import (
     data_spec,
@@ -118,18 +124,20 @@ def git_commit(root: Path, message: str = "test commit") -> str:
     return git(root, "log", "-1", "--format=%H").strip()
 
 
+def dvc(root: Path, *args: str) -> None:
+    """`dvc ARGS` in `root`, as a command, as a user types it; a failure shows DVC's message."""
+    done = subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=root, capture_output=True, text=True
+    )
+    assert done.returncode == 0, f"dvc {' '.join(args)} failed: {done.stderr}"
+
+
 def dvc_add(root: Path, path: Path | str) -> None:
     """`dvc add` of a file of the git repository `root` (DVC is set up in the repository the
-    first time). DVC runs as a command: in this process its logger would keep the stream of
-    the first test that used it, which pytest closes after that test."""
-
-    def dvc(*args: str) -> None:
-        command = [sys.executable, "-m", "dvc", *args]
-        subprocess.run(command, cwd=root, check=True, capture_output=True)
-
+    first time)."""
     if not (root / ".dvc").exists():
-        dvc("init", "--quiet")
-    dvc("add", "--quiet", str(root / path))
+        dvc(root, "init", "--quiet")
+    dvc(root, "add", "--quiet", str(root / path))
 
 
 @pytest.fixture
@@ -145,6 +153,19 @@ def write_raw(frame: pd.DataFrame, path: Path) -> Path:
         frame.to_parquet(path, index=False)
     else:
         frame.to_csv(path, index=False)
+    return path
+
+
+def damaged_parquet(frame: pd.DataFrame, path: Path) -> Path:
+    """`frame` as Parquet with its first page's header overwritten: the footer still reads,
+    the rows do not."""
+    import pyarrow.parquet as pq
+
+    frame.to_parquet(path, index=False)
+    start = pq.ParquetFile(path).metadata.row_group(0).column(0).data_page_offset
+    data = bytearray(path.read_bytes())
+    data[start : start + 40] = b"\xff" * 40
+    path.write_bytes(data)
     return path
 
 

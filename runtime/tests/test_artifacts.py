@@ -7,8 +7,11 @@ import threading
 import pytest
 
 from groundwork.artifacts import (
+    _exchange_call,
     atomic_dir,
     atomic_path,
+    exchange,
+    remove_stale_scratch,
 )
 
 
@@ -96,3 +99,42 @@ def test_scratch_of_a_dead_run_is_removed_and_a_live_one_kept(tmp_path):
     finally:
         live.kill()
         live.wait()
+
+
+def test_where_paths_cannot_be_exchanged_the_folder_is_replaced_by_two_renames(
+    tmp_path, monkeypatch
+):
+    """Neither Linux nor macOS (say Windows): no exchange call, so the old folder moves aside
+    for a moment, and the new one is whole all the same."""
+    _exchange_call.cache_clear()
+    monkeypatch.setattr(sys, "platform", "win32")
+    target = tmp_path / "package"
+    try:
+        assert _exchange_call() is None
+        (tmp_path / "a" / "kept").mkdir(parents=True)
+        (tmp_path / "b").mkdir()
+        assert exchange(tmp_path / "a", tmp_path / "b") is False
+        assert (tmp_path / "a" / "kept").is_dir()  # neither moved
+        for version in ("v1", "v2"):
+            with atomic_dir(target) as scratch:
+                (scratch / "version").write_text(version)
+    finally:
+        _exchange_call.cache_clear()
+    assert (target / "version").read_text() == "v2"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a", "b", "package"]
+
+
+def test_an_exchange_the_system_refuses_moves_nothing(tmp_path):
+    outer = tmp_path / "outer"
+    (outer / "inner").mkdir(parents=True)
+    # A folder swapped with its own subfolder: the kernel refuses it as invalid.
+    assert exchange(outer, outer / "inner") is False
+    assert (outer / "inner").is_dir()
+    with pytest.raises(FileNotFoundError) as error:  # any other refusal is an error
+        exchange(outer, tmp_path / "absent")
+    assert str(outer) in str(error.value) and str(tmp_path / "absent") in str(error.value)
+
+
+def test_scratch_is_looked_for_only_where_the_target_s_folder_exists(tmp_path):
+    remove_stale_scratch(tmp_path / "not yet" / "package")
+    assert not (tmp_path / "not yet").exists()

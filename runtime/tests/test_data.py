@@ -15,7 +15,8 @@ from groundwork.data.sample import (
     synthesize,
     write_sample,
 )
-from groundwork.data.schema import raw_schema
+from groundwork.data.schema import raw_schema, target_dtype
+from groundwork.data.spec import spec_from_config
 from groundwork.errors import (
     DataValidationError,
     UserFacingError,
@@ -115,4 +116,100 @@ def test_read_raw_round_trip(tmp_path, sample, spec, suffix):
     path = write_raw(sample, tmp_path / f"raw{suffix}")
     pd.testing.assert_frame_equal(
         validate(read_raw(path), raw_schema(spec)), sample, check_dtype=False
+    )
+
+
+# A config with what the shipped ones lack: open and half-open ranges (one below a negative
+# max), a nullable category, an identifier, an ignored column and a numeric target.
+EVERY_ROLE = {
+    "task": "regression",
+    "target": {"name": "price"},
+    "columns": {
+        "area": {"role": "numeric", "min": 10, "max": 500},
+        "rooms": {"role": "numeric", "min": 1},
+        "freezer_c": {"role": "numeric", "max": -18},
+        "score": {"role": "numeric"},
+        "district": {"role": "categorical", "values": ["north", "south"], "nullable": True},
+        "listing_id": {"role": "identifier"},
+        "notes": {"role": "ignored"},
+    },
+}
+
+
+def test_synthesized_rows_of_every_role_pass_their_schema_and_explain_the_target():
+    spec = spec_from_config(EVERY_ROLE)
+    rows = validate(synthesize(spec, rows=400), raw_schema(spec))
+    assert rows["listing_id"].tolist() == list(range(1, 401))
+    assert set(rows["notes"]) == {"n/a"}
+    assert set(rows["district"].dropna()) == {"north", "south"}
+    assert 0 < rows["district"].isna().sum() < 60  # about 5% missing, as nullable allows
+    assert rows["freezer_c"].between(-20, -18).all() and rows["rooms"].between(1, 3).all()
+    assert rows["score"].between(-1, 1).all()
+    assert rows["price"].corr(rows["area"]) > 0.3  # the target depends on the features
+
+
+def test_each_bound_is_checked_alone_and_an_open_range_takes_any_number():
+    spec = spec_from_config(EVERY_ROLE)
+    rows = synthesize(spec, rows=50).astype({"district": object})
+    rows.loc[1, "rooms"], rows.loc[2, "freezer_c"], rows.loc[3, "district"] = 0.0, -4.0, "west"
+    rows.loc[4, "score"] = -1e9
+    with pytest.raises(DataValidationError) as error:
+        validate(rows, raw_schema(spec))
+    message = str(error.value)
+    assert "'rooms' fails rule greater_than_or_equal_to(1.0)" in message
+    assert "'freezer_c' fails rule less_than_or_equal_to(-18.0)" in message
+    assert "'district' fails rule isin" in message
+    assert "'score'" not in message
+
+
+@pytest.mark.parametrize(
+    ("classes", "kind"),
+    [((False, True), bool), ((0, 1), int), (("no", "yes"), str), ((0, "other"), str)],
+)
+def test_the_target_keeps_the_type_of_its_classes(classes, kind):
+    assert target_dtype(classes) is kind
+    config = EVERY_ROLE | {"task": "classification", "target": {"name": "y", "classes": classes}}
+    spec = spec_from_config(config)
+    rows = validate(synthesize(spec, rows=60), raw_schema(spec))
+    expected = {kind(c) for c in classes}
+    assert set(rows["y"]) == expected and all(type(v) is kind for v in rows["y"])
+    unknown = rows.astype({"y": object})
+    unknown.loc[0, "y"] = "maybe"
+    with pytest.raises(DataValidationError, match="'y' fails rule"):
+        validate(unknown, raw_schema(spec))
+
+
+@pytest.mark.parametrize(
+    ("name", "target", "positives_or_range"),
+    [("breast_cancer", "malignant", 212), ("diabetes", "progression", (25.0, 346.0))],
+)
+def test_each_sample_set_is_written_offline_with_its_target(
+    name, target, positives_or_range, tmp_path
+):
+    path = write_sample(name, tmp_path / "raw" / f"{name}.csv")
+    frame = pd.read_csv(path)
+    assert len(frame) == {"breast_cancer": 569, "diabetes": 442}[name]
+    assert frame.columns[-1] == target and not frame.isna().any().any()
+    assert all(" " not in column for column in frame.columns)
+    if name == "breast_cancer":  # the malignant tumours are the positive class, not the benign
+        assert frame[target].sum() == positives_or_range and len(frame.columns) == 11
+    else:  # unscaled, with sex kept as its two codes
+        assert (frame[target].min(), frame[target].max()) == positives_or_range
+        assert frame["age"].between(19, 79).all() and set(frame["sex"]) == {1, 2}
+
+
+def test_a_stray_value_in_a_true_false_target_is_refused_not_read_as_true(tmp_path):
+    """pandas reads such a column as text; coerced to bool, every text, "False" too, is True."""
+    target = {"name": "sold", "classes": [False, True]}
+    spec = spec_from_config(EVERY_ROLE | {"task": "classification", "target": target})
+    rows = synthesize(spec, rows=6)
+    clean = read_raw(write_raw(rows, tmp_path / "clean.csv"))
+    assert validate(clean, raw_schema(spec))["sold"].tolist() == rows["sold"].tolist()
+    rows = rows.astype({"sold": object})
+    rows.loc[2, "sold"] = "unknown"
+    stray = read_raw(write_raw(rows, tmp_path / "stray.csv"))
+    with pytest.raises(DataValidationError) as error:
+        validate(stray, raw_schema(spec))
+    assert "'sold' fails rule isin([False, True]) in 1 row(s): rows 3 (values 'unknown')" in str(
+        error.value
     )

@@ -2,6 +2,7 @@
 scikit-learn before it ships, and every file refused when altered."""
 
 import hashlib
+import io
 import json
 from pathlib import Path
 
@@ -12,9 +13,12 @@ import structlog
 from conftest import dvc_add, make_package, write_raw
 from omegaconf import OmegaConf
 
+from groundwork.release import cost
 from groundwork.release.cost import (
     batch_figures,
+    feature_records,
     latency_figures,
+    loaded_memory_mb,
     package_mb,
 )
 from groundwork.release.package import (
@@ -266,3 +270,24 @@ def test_the_cost_is_measured_into_the_lineage_and_metadata(workdir, cfg, fitted
     app = create_app(target, prediction_log=tmp_path / "predictions.jsonl")
     with TestClient(app) as client:
         assert client.get("/metadata").json()["cost"] == cost
+
+
+def test_a_package_the_measuring_process_cannot_open_is_named_with_its_reason(package_copy):
+    with (package_copy / MODEL_FILE).open("ab") as model:
+        model.write(b"\0")
+    with pytest.raises(RuntimeError) as error:
+        loaded_memory_mb(package_copy, [])
+    said = str(error.value)
+    assert said.startswith(f"measuring the memory of {package_copy} failed: ")
+    assert MODEL_FILE in said and "Traceback" in said  # the child's own error, in full
+
+
+def test_the_memory_process_answers_one_json_line(model_package, sample, spec, monkeypatch, capsys):
+    """What the parent reads from the child `loaded_memory_mb` starts (run here in-process)."""
+    records = feature_records(sample.head(3), spec)
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(records)))
+    cost._second_copy_memory(str(model_package))
+    (line,) = capsys.readouterr().out.splitlines()
+    answer = json.loads(line)
+    assert list(answer) == ["memory_mb"] and answer["memory_mb"] == round(answer["memory_mb"], 1)
+    assert answer["memory_mb"] >= 0

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import breaking_value, checked_feature, rule_name
+from conftest import breaking_value, checked_feature, damaged_parquet, rule_name
 
 from groundwork.cli import main
 from groundwork.errors import (
@@ -101,3 +101,43 @@ def test_missing_input_and_bad_chunk_size_are_named(model_package, tmp_path):
         score_file(tmp_path / "in.csv", tmp_path / "out.csv", model_package, progress=False)
     with pytest.raises(UserFacingError, match="--chunk-size"):
         score_file(tmp_path / "in.csv", tmp_path / "out.csv", model_package, chunk_size=0)
+
+
+def test_files_that_cannot_be_read_are_named_with_the_reason(model_package, batch, tmp_path):
+    not_parquet = tmp_path / "in.parquet"
+    not_parquet.write_text("row_id\nr1\n")
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    ragged = write(batch, tmp_path / "ragged.csv")
+    with ragged.open("a") as out:
+        out.write("1,2,3," * len(batch.columns) + "\n")  # more fields than the header's
+    damaged = damaged_parquet(batch, tmp_path / "damaged.parquet")
+    cases = [
+        (not_parquet, "in.parquet is not a readable Parquet file"),
+        (empty, "empty.csv is not a readable CSV file"),
+        (ragged, "ragged.csv cannot be read: Error tokenizing data"),
+        (damaged, "damaged.parquet cannot be read: "),  # the footer reads, the pages do not
+    ]
+    for source, message in cases:
+        with pytest.raises(UserFacingError, match=message):
+            score_file(source, tmp_path / "out.parquet", model_package, progress=False)
+        assert not (tmp_path / "out.parquet").exists()
+
+
+def test_a_file_of_a_header_alone_is_refused_and_nothing_is_written(model_package, batch, tmp_path):
+    source = write(batch.head(0), tmp_path / "in.csv")
+    with pytest.raises(UserFacingError, match="in.csv has no rows to score"):
+        score_file(source, tmp_path / "out.parquet", model_package, progress=False)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_a_column_whose_type_changes_between_csv_chunks_is_named(model_package, batch, tmp_path):
+    ids = [str(i) for i in range(100)] + [f"r{i}" for i in range(100, len(batch))]
+    source = write(batch.assign(row_id=ids), tmp_path / "in.csv")  # numbers, then text
+    with pytest.raises(UserFacingError, match="column types change between chunks"):
+        score_file(source, tmp_path / "out.parquet", model_package, 100, progress=False)
+    assert not (tmp_path / "out.parquet").exists()
+    # CSV output takes each chunk as it comes.
+    assert score_file(source, tmp_path / "out.csv", model_package, 100, progress=False) == len(
+        batch
+    )

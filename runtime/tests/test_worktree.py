@@ -3,14 +3,16 @@
 import json
 
 import pytest
-from conftest import git, new_repository
+from conftest import dvc, git, new_repository
 
 from groundwork.errors import UserFacingError
 from groundwork.worktree import (
     COMMIT_HINT,
     changed_files,
     commit_run,
+    head_sha,
     run_summary,
+    stale_stages,
     status_message,
 )
 
@@ -61,6 +63,10 @@ def test_run_summary_names_the_metrics(tmp_path):
     metrics.write_text(json.dumps({"accuracy": 0.95, "f1": 0.9, "baseline": {"accuracy": 0.6}}))
     assert run_summary(metrics) == "Run the pipeline: accuracy 0.9500, f1 0.9000"
     assert run_summary(tmp_path / "missing.json") == "Run the pipeline"
+    metrics.write_text(json.dumps({"rows": 120, "baseline": {"accuracy": 0.6}}))
+    assert run_summary(metrics) == "Run the pipeline"  # no score of its own to name
+    metrics.write_text("{not json")
+    assert run_summary(metrics) == "Run the pipeline"
 
 
 def test_commit_run_commits_the_run_and_nothing_else(repo, monkeypatch):
@@ -83,3 +89,44 @@ def test_a_refused_commit_says_how_to_go_on(repo, monkeypatch):
     with pytest.raises(UserFacingError, match="ruff found problems") as refused:
         commit_run("Run the pipeline")
     assert "commit-run` again" in str(refused.value)
+
+
+def test_without_git_installed_changed_files_is_none(repo, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "no-programs-here"))
+    assert changed_files(root=repo) is None
+
+
+def test_commit_run_outside_a_repository_says_to_create_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("seed: 1\n")
+    with pytest.raises(UserFacingError, match="not a git repository: run `git init` first"):
+        commit_run("Run the pipeline")
+
+
+def test_head_sha_is_the_commit_git_checked_out(repo):
+    assert head_sha(repo) == git(repo, "log", "-1", "--format=%H").strip()
+    assert len(head_sha(repo)) == 40
+
+
+STAGE = """stages:
+  copy:
+    cmd: cp in.txt out.txt
+    deps: [in.txt]
+    params: [seed]
+    outs: [out.txt]
+"""
+
+
+def test_stale_stages_name_each_stage_and_what_changed_since_the_lock(repo, monkeypatch):
+    (repo / "in.txt").write_text("first\n")
+    (repo / "params.yaml").write_text("seed: 1\n")
+    (repo / "dvc.yaml").write_text(STAGE)
+    dvc(repo, "init", "--quiet")
+    dvc(repo, "repro", "--quiet")
+    monkeypatch.chdir(repo)
+    assert stale_stages() == []
+    (repo / "in.txt").write_text("second\n")
+    assert stale_stages() == ["copy: changed deps in.txt"]
+    (repo / "dvc.yaml").write_text(STAGE.replace("cp in.txt", "cp -f in.txt"))
+    assert stale_stages() == ["copy: changed deps in.txt; changed command"]

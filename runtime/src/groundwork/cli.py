@@ -129,8 +129,10 @@ def _restart_hint(served: str | None) -> None:
 def _promote(args: argparse.Namespace) -> None:
     from .config import load_params
     from .release.registry import promote
+    from .settings import PromotionSettings
 
-    result = promote(load_params(), allow_dirty=args.allow_dirty)
+    settings = PromotionSettings.from_config(load_params())
+    result = promote(settings, allow_dirty=args.allow_dirty)
     if result.version == result.previous:
         print(f"the candidate is already in production as {result.version}: nothing to promote")
     else:
@@ -152,9 +154,11 @@ def _write_verdict(path: str | None, verdict: str) -> None:
 def _gate(args: argparse.Namespace) -> None:
     from .config import load_params
     from .release.registry import PromotionRefused, gate
+    from .settings import PromotionSettings
 
+    settings = PromotionSettings.from_config(load_params())
     try:
-        result = gate(load_params())
+        result = gate(settings)
     except PromotionRefused:
         _write_verdict(args.verdict_file, "refused")
         raise

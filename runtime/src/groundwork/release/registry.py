@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -35,8 +35,8 @@ from .package import LINEAGE_FILE, load_package, write_lineage
 
 if TYPE_CHECKING:
     import pandas as pd
-    from omegaconf import DictConfig
 
+    from ..settings import PromotionSettings
     from .gate import Check
     from .package import ModelPackage
 
@@ -258,7 +258,7 @@ def check_committed(allow_dirty: bool) -> dict:
     return {"source_commit": worktree.head_sha()}
 
 
-def gate(cfg: DictConfig) -> Promotion:
+def gate(settings: PromotionSettings) -> Promotion:
     """Score the candidate and production on the test split and apply the gate; refuse a
     candidate that fails it. Registers nothing: `promote` does that once this passes.
 
@@ -272,69 +272,98 @@ def gate(cfg: DictConfig) -> Promotion:
     # Imported here: the gate needs the metrics code, which serving leaves out.
     import pandas as pd
 
-    from ..config import as_dict
-    from .cost import feature_records, latency_figures, package_mb, side_by_side
-    from .gate import (
-        BASELINE_SETTING,
-        SETTING,
-        check_baseline,
-        check_cost,
-        check_gate,
-        skipped_metrics,
-    )
-    from .predictor import Predictor
-
-    candidate = load_package(Path(cfg.artifacts.package))
-    test_path, train_path = Path(cfg.data.test_path), Path(cfg.data.train_path)
-    for path in (test_path, train_path):
+    candidate = load_package(settings.candidate)
+    for path in (settings.test_path, settings.train_path):
         if not path.exists():
             raise UserFacingError(f"{path} not found: run `make pipeline` first.")
-    test = pd.read_parquet(test_path)
+    test = pd.read_parquet(settings.test_path)
     candidate_scores = score(candidate, test)
-    task = candidate.spec.task
-    unscorable = _unscorable(candidate, test)
-
     previous = production_version()
-    production = None
+    production = load_package(_fetch(previous)) if previous else None
+    if production and production.lineage["checksum"] == candidate.lineage["checksum"]:
+        return Promotion(previous, previous, [], candidate_scores)
+    unscorable = _unscorable(candidate, test)
     checks: list[Check] = []
-    if previous is not None:
-        _fetch(previous)
-        production = load_package(package_dir(previous))
-        if production.lineage["checksum"] == candidate.lineage["checksum"]:
-            return Promotion(previous, previous, [], candidate_scores)
-        if production.spec.task != task:
-            raise PromotionRefused(
-                f"the candidate is a {task} model and production {previous} a "
-                f"{production.spec.task} model: they cannot be compared on one test split."
-            )
-        allowances = as_dict(cfg.promotion.allowance[task])
-        unscorable |= _unscorable(production, test)
-        checks += check_gate(candidate_scores, score(production, test), allowances, unscorable)
-        checks += skipped_metrics(allowances, candidate_scores, unscorable, SETTING)
-
-    baseline = _baseline_scores(candidate, train_path, test)
-    margins = as_dict(cfg.promotion.baseline[task])
-    checks += check_baseline(candidate_scores, baseline, margins, unscorable)
-    checks += skipped_metrics(margins, candidate_scores, unscorable, BASELINE_SETTING, "baseline ")
-
-    predictors = [Predictor(candidate)] + ([Predictor(production)] if production else [])
-    timings = side_by_side(predictors, feature_records(test, candidate.spec))
-    # Only latency is timed here: the batch figures stay in each package's lineage.
-    costs = [latency_figures(latencies) for latencies in timings]
-    costs[0]["package_mb"] = package_mb(candidate.path)
-    budget = as_dict(cfg.promotion.budget)
-    checks += check_cost(costs[0], budget, costs[1] if production else None)
-
+    if production:
+        checks += _production_checks(
+            candidate, candidate_scores, production, test, settings, unscorable
+        )
+    checks += _baseline_checks(candidate, candidate_scores, test, settings, unscorable)
+    checks += _cost_checks(candidate, production, test, settings.budget)
     failed = [check for check in checks if not check.passed]
     if failed:
         rules = "; ".join(dict.fromkeys(check.rule for check in failed))
         against = f"production {previous}" if previous else "no production model yet"
         lines = "\n".join(f"  {check}" for check in checks)
         raise PromotionRefused(
-            f"promotion refused ({against}, on {test_path}): the candidate is {rules} "
+            f"promotion refused ({against}, on {settings.test_path}): the candidate is {rules} "
             f"(conf/config.yaml):\n{lines}"
         )
     return Promotion(None, previous, checks, candidate_scores)
+
+
+def _production_checks(
+    candidate: ModelPackage,
+    candidate_scores: dict[str, float],
+    production: ModelPackage,
+    test: pd.DataFrame,
+    settings: PromotionSettings,
+    unscorable: dict[str, str],
+) -> list[Check]:
+    """No worse than production, metric by metric, on the same test split. A metric that
+    either model cannot score on this split is skipped, and says why."""
+    from .gate import SETTING, check_gate, skipped_metrics
+
+    task = candidate.spec.task
+    if production.spec.task != task:
+        raise PromotionRefused(
+            f"the candidate is a {task} model and production {production.path.name} a "
+            f"{production.spec.task} model: they cannot be compared on one test split."
+        )
+    allowances = settings.allowance[task]
+    unscorable |= _unscorable(production, test)
+    checks: list[Check] = []
+    checks += check_gate(candidate_scores, score(production, test), allowances, unscorable)
+    return checks + skipped_metrics(allowances, candidate_scores, unscorable, SETTING)
+
+
+def _baseline_checks(
+    candidate: ModelPackage,
+    candidate_scores: dict[str, float],
+    test: pd.DataFrame,
+    settings: PromotionSettings,
+    unscorable: dict[str, str],
+) -> list[Check]:
+    """Better than the trivial model fitted on the train split, by the configured margins."""
+    from .gate import BASELINE_SETTING, check_baseline, skipped_metrics
+
+    baseline = _baseline_scores(candidate, settings.train_path, test)
+    margins = settings.baseline[candidate.spec.task]
+    checks: list[Check] = []
+    checks += check_baseline(candidate_scores, baseline, margins, unscorable)
+    return checks + skipped_metrics(
+        margins, candidate_scores, unscorable, BASELINE_SETTING, "baseline "
+    )
+
+
+def _cost_checks(
+    candidate: ModelPackage,
+    production: ModelPackage | None,
+    test: pd.DataFrame,
+    budget: dict[str, Any],
+) -> list[Check]:
+    """Within the serving budget, the candidate's latency timed beside production's in this
+    process (only latency: the batch figures stay in each package's lineage)."""
+    from .cost import feature_records, latency_figures, package_mb, side_by_side
+    from .gate import check_cost
+    from .predictor import Predictor
+
+    predictors = [Predictor(candidate)] + ([Predictor(production)] if production else [])
+    timings = side_by_side(predictors, feature_records(test, candidate.spec))
+    costs = [latency_figures(latencies) for latencies in timings]
+    costs[0]["package_mb"] = package_mb(candidate.path)
+    checks: list[Check] = []
+    return checks + check_cost(costs[0], budget, costs[1] if production else None)
 
 
 def _unscorable(package: ModelPackage, test: pd.DataFrame) -> dict[str, str]:
@@ -355,17 +384,17 @@ def _baseline_scores(candidate: ModelPackage, train_path: Path, test: pd.DataFra
     return baseline_metrics(candidate.spec, y_train, test[target].to_numpy(), candidate.threshold)
 
 
-def promote(cfg: DictConfig, allow_dirty: bool = False) -> Promotion:
+def promote(settings: PromotionSettings, allow_dirty: bool = False) -> Promotion:
     """Gate the candidate against production on the test split; register and assign it.
 
     The candidate's run must be committed (or `allow_dirty` given, which is recorded), so
     that the registered commit holds the code, config and dvc.lock that built it.
     """
     provenance = check_committed(allow_dirty)
-    gated = gate(cfg)
+    gated = gate(settings)
     if gated.version is not None:
         return gated
-    candidate = load_package(Path(cfg.artifacts.package))
+    candidate = load_package(settings.candidate)
     previous, checks, candidate_scores = gated.previous, gated.checks, gated.candidate_scores
 
     registered = registered_versions()
@@ -388,15 +417,16 @@ def promote(cfg: DictConfig, allow_dirty: bool = False) -> Promotion:
     return Promotion(version, previous, checks, candidate_scores)
 
 
-def _fetch(version: str) -> None:
-    """Make sure a version's package is in the workspace, pulling it from DVC if needed."""
+def _fetch(version: str) -> Path:
+    """A version's package in the workspace, pulled from DVC if needed."""
     path = package_dir(version)
     if path.is_dir():
-        return
+        return path
     pointer = Path(f"{path}.dvc")
     if not pointer.exists():
         raise UserFacingError(f"{pointer} not found: pull the commits that registered {version}.")
     remote.pull([str(pointer)])
+    return path
 
 
 def rollback(to: str | None = None) -> tuple[str, str]:

@@ -54,7 +54,6 @@ from .prediction_log import (
 
 log = structlog.get_logger(__name__)
 
-# Bigger requests are scored in the thread pool, so they do not hold up small ones.
 THREAD_POOL_ROWS = 512
 NEEDS_KEY = "An API key is needed: send `Authorization: Bearer <key>` or `X-API-Key: <key>`."
 TOO_BIG = "The body is over {} bytes: send fewer records a request, or score a file in batch."
@@ -221,6 +220,186 @@ class ValidationErrors(BaseModel):
     detail: list[FieldError]
 
 
+class Service:
+    """What the routes share, each step of a request a method named for what it does: the
+    predictor, the access rules, the request body's validator, the prediction log and the
+    Prometheus counters. Loaded and checked once, when the app is made."""
+
+    def __init__(
+        self,
+        package_path: Path | str,
+        prediction_log: Path | str,
+        log_rotation: tuple[int, int],
+        metrics: bool,
+        access: Access,
+        pii_hash_key: str | None,
+    ) -> None:
+        self.access = access
+        # One thread per worker process: uvicorn's workers already use every core.
+        self.predictor = predictor = Predictor(load_package(package_path), threads=1)
+        self.spec = spec = predictor.spec
+        self.metrics = (
+            ServiceMetrics(
+                predictor.version,
+                predictor.classes if spec.is_classification else None,
+                predictor.package.signature.get("value_buckets"),
+            )
+            if metrics
+            else None
+        )
+        self.hash_key = pii_hash_key.encode("utf-8") if pii_hash_key else None
+        if spec.pii and self.hash_key is None:
+            log.warning(
+                f"pii fields are dropped from the prediction log: {PII_KEY_VARIABLE} is unset",
+                fields=sorted(spec.pii),
+            )
+        # The body is parsed and validated by pydantic-core straight from its bytes: FastAPI's
+        # own body handling (json.loads, then validation through its dependency machinery)
+        # costs more than the prediction itself.
+        self.payload = TypeAdapter(request_body(spec, access.max_request_records))
+        self.payload_schema = self.payload.json_schema(ref_template="#/components/schemas/{model}")
+        self.payload_models = self.payload_schema.pop("$defs", {})
+        self.log_path, self.log_rotation = prediction_log, log_rotation
+        self.log: PredictionLog | None = None
+
+    @asynccontextmanager
+    async def lifespan(self, _app: FastAPI):
+        """The prediction log is open while the app serves."""
+        self.log = PredictionLog(self.log_path, *self.log_rotation)
+        yield
+        self.log.close()
+
+    def openapi(self, app: FastAPI) -> dict[str, Any]:
+        """FastAPI's schema, with the request body's models that it does not see, and the
+        key schemes on the paths that need a key."""
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            components = schema.setdefault("components", {})
+            components.setdefault("schemas", {}).update(self.payload_models)
+            if self.access.keys:
+                components["securitySchemes"] = SECURITY_SCHEMES
+                for path in KEYED_PATHS + (("/metrics",) if self.access.metrics_need_key else ()):
+                    for operation in schema["paths"].get(path, {}).values():
+                        operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    def refusal(self, request: Request) -> Response | None:
+        """401 unless the request presents a key (when keys are configured)."""
+        if self.access.allows(request.headers):
+            return None
+        if "authorization" in request.headers or "x-api-key" in request.headers:
+            invalid = {"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'}
+            return problem(401, "The API key is not valid.", invalid)
+        return problem(401, NEEDS_KEY, {"WWW-Authenticate": CHALLENGE})
+
+    def metadata(self) -> dict[str, Any]:
+        package = self.predictor.package
+        return {
+            "model_version": self.predictor.version,
+            # Its name ("candidate", a registry version), not where the server keeps it.
+            "package": package.path.name,
+            "engine": self.predictor.engine,
+            **package.lineage,
+        }
+
+    def count(self, status: int, started: float, outputs: list[dict] | None = None) -> None:
+        """Count a request under the status its client got."""
+        if self.metrics:
+            self.metrics.observe(status, time.perf_counter() - started, outputs or ())
+
+    async def admitted(self, request: Request) -> list[dict] | Response:
+        """The records of a request with a valid key and body, or the 401, 413 or 422 that
+        refuses it."""
+        if (refused := self.refusal(request)) is not None:
+            return refused
+        body = await read_body(request, self.access.max_request_bytes)
+        if body is None:
+            return problem(413, TOO_BIG.format(self.access.max_request_bytes))
+        try:
+            payload = self.payload.validate_json(body)
+        except ValidationError as exc:
+            if any(e["type"] == "too_long" and len(e["loc"]) == 1 for e in exc.errors()):
+                return problem(413, TOO_MANY.format(self.access.max_request_records))
+            return self.invalid(exc)
+        return [r.model_dump() for r in (payload if isinstance(payload, list) else [payload])]
+
+    def invalid(self, exc: ValidationError) -> Response:
+        """The 422 of a body that breaks the rules, showing no personal value."""
+        errors = [
+            masked_error(error, self.spec.pii) | {"loc": ["body", *error["loc"]]}
+            for error in exc.errors(include_url=False)
+        ]
+        # A body that is not even UTF-8 is echoed back with its bad bytes replaced.
+        text = {bytes: lambda value: value.decode("utf-8", "replace")}
+        return JSONResponse({"detail": jsonable_encoder(errors, custom_encoder=text)}, 422)
+
+    async def outputs(self, records: list[dict]) -> list[dict]:
+        # Bigger requests are scored in the thread pool, so they do not hold up small ones.
+        if len(records) > THREAD_POOL_ROWS:
+            return await run_in_threadpool(self.predictor.records, records)
+        return self.predictor.records(records)
+
+    def log_lines(
+        self, records: list[dict], outputs: list[dict], event: dict[str, Any]
+    ) -> list[str]:
+        """One JSON line a record: the request's event, the record's position in the request
+        (labels join on it), its inputs and ids as the pii rules allow, and its outputs."""
+        spec, key = self.spec, self.hash_key
+        return [
+            json.dumps(
+                event
+                | {
+                    "record": n,
+                    "inputs": logged_fields(record, spec.feature_names, spec.pii, key),
+                    "ids": logged_fields(record, spec.identifiers, spec.pii, key),
+                    "outputs": output,
+                }
+            )
+            for n, (record, output) in enumerate(zip(records, outputs, strict=True))
+        ]
+
+    async def predict(self, request: Request) -> Response:
+        started = time.perf_counter()
+        records = await self.admitted(request)
+        if isinstance(records, Response):
+            self.count(records.status_code, started)
+            return records
+        try:
+            outputs = await self.outputs(records)
+            latency_ms = round((time.perf_counter() - started) * 1000, 3)
+            # Every request has its own id, the one labels join on: a client may reuse its
+            # X-Request-ID, which is logged beside it to correlate with the client's records.
+            request_id = uuid.uuid4().hex
+            event = {
+                "event": "prediction",
+                "timestamp": datetime.datetime.now(datetime.UTC).isoformat(),
+                "request_id": request_id,
+                "client_request_id": request.headers.get("x-request-id"),
+                "model_version": self.predictor.version,
+                "latency_ms": latency_ms,
+            }
+            assert self.log is not None, "the app's lifespan opens the prediction log"
+            # A prediction that cannot be logged is not answered.
+            self.log.write(self.log_lines(records, outputs, event))
+        except Exception:  # the client gets a 500: counted as one
+            self.count(500, started)
+            raise
+        # Counted once answered, so /metrics and the answers agree.
+        self.count(200, started, outputs)
+        answer = {
+            "request_id": request_id,
+            "model_version": self.predictor.version,
+            "predictions": outputs,
+        }
+        # Serialised here: FastAPI need not re-validate what it documents as PredictResponse.
+        return Response(
+            json.dumps(answer), media_type="application/json", headers={"x-request-id": request_id}
+        )
+
+
 def create_app(
     package_path: Path | str,
     prediction_log: Path | str = PREDICTION_LOG,
@@ -237,200 +416,60 @@ def create_app(
     `pii_hash_key` keys the hash that stands for a pii value in the prediction log; without
     it pii values are left out of the log.
     """
-    access = access or Access()
-    # One thread per worker process: uvicorn's workers already use every core.
-    predictor = Predictor(load_package(package_path), threads=1)
-    service_metrics = (
-        ServiceMetrics(
-            predictor.version,
-            predictor.classes if predictor.spec.is_classification else None,
-            predictor.package.signature.get("value_buckets"),
-        )
-        if metrics
-        else None
+    service = Service(
+        package_path,
+        prediction_log,
+        (log_max_bytes, log_backups),
+        metrics,
+        access or Access(),
+        pii_hash_key,
     )
-    spec = predictor.spec
-    features, identifiers, pii = spec.feature_names, spec.identifiers, spec.pii
-    hash_key = pii_hash_key.encode("utf-8") if pii_hash_key else None
-    if pii and hash_key is None:
-        log.warning(
-            f"pii fields are dropped from the prediction log: {PII_KEY_VARIABLE} is unset",
-            fields=sorted(pii),
-        )
-    payload_type = request_body(predictor.spec, access.max_request_records)
-    # The body is parsed and validated by pydantic-core straight from its bytes: FastAPI's
-    # own body handling (json.loads, then validation through its dependency machinery)
-    # costs more than the prediction itself.
-    payload_adapter = TypeAdapter(payload_type)
-    payload_schema = payload_adapter.json_schema(ref_template="#/components/schemas/{model}")
-    payload_models = payload_schema.pop("$defs", {})
-    state: dict[str, Any] = {}
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI):
-        state["log"] = PredictionLog(prediction_log, log_max_bytes, log_backups)
-        yield
-        state["log"].close()
-
     app = FastAPI(
         title=TITLE,
         description="Predictions from the packaged model; inputs follow the data config.",
-        lifespan=lifespan,
+        lifespan=service.lifespan,
     )
-
-    def openapi() -> dict[str, Any]:
-        """FastAPI's schema, with the request body's models that it does not see."""
-        if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes
-            )
-            components = schema.setdefault("components", {})
-            components.setdefault("schemas", {}).update(payload_models)
-            if access.keys:
-                components["securitySchemes"] = SECURITY_SCHEMES
-                for path in KEYED_PATHS + (("/metrics",) if access.metrics_need_key else ()):
-                    for operation in schema["paths"].get(path, {}).values():
-                        operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = lambda: service.openapi(app)  # type: ignore[method-assign]
+    keyed: dict[int | str, dict[str, Any]] = {401: {"model": Problem, "description": NEEDS_KEY}}
 
     @app.get("/health")
     async def health() -> dict[str, str]:
-        return {"status": "ok", "model_version": predictor.version}
+        return {"status": "ok", "model_version": service.predictor.version}
 
-    def refusal(request: Request) -> Response | None:
-        """401 unless the request presents a key (when keys are configured)."""
-        if access.allows(request.headers):
-            return None
-        if "authorization" in request.headers or "x-api-key" in request.headers:
-            invalid = {"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'}
-            return problem(401, "The API key is not valid.", invalid)
-        return problem(401, NEEDS_KEY, {"WWW-Authenticate": CHALLENGE})
-
-    @app.get("/metadata", responses={401: {"model": Problem, "description": NEEDS_KEY}})
+    @app.get("/metadata", responses=keyed)
     async def metadata(request: Request) -> Any:
-        if (refused := refusal(request)) is not None:
-            return refused
-        package = predictor.package
-        return {
-            "model_version": predictor.version,
-            # Its name ("candidate", a registry version), not where the server keeps it.
-            "package": package.path.name,
-            "engine": predictor.engine,
-            **package.lineage,
-        }
+        refused = service.refusal(request)
+        return service.metadata() if refused is None else refused
 
     # async: one row takes tens of microseconds, less than a hop to the thread pool.
     @app.post(
         "/predict",
-        response_model=response_model(predictor.spec, predictor.classes),
-        responses={
-            401: {"model": Problem, "description": NEEDS_KEY},
+        response_model=response_model(service.spec, service.predictor.classes),
+        responses=keyed
+        | {
             413: {"model": Problem, "description": "The request is bigger than allowed"},
             422: {"model": ValidationErrors, "description": "A field breaks its rule"},
         },
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": payload_schema}},
+                "content": {"application/json": {"schema": service.payload_schema}},
             }
         },
     )
     async def predict(request: Request) -> Response:
-        started = time.perf_counter()
+        return await service.predict(request)
 
-        def unanswered(response: Response) -> Response:
-            """A request refused before any prediction, counted under its status."""
-            if service_metrics:
-                service_metrics.observe(response.status_code, time.perf_counter() - started)
-            return response
-
-        def failed() -> None:
-            """A request that ends in an error: the client gets a 500, counted as one."""
-            if service_metrics:
-                service_metrics.observe(500, time.perf_counter() - started)
-
-        if (refused := refusal(request)) is not None:
-            return unanswered(refused)
-        body = await read_body(request, access.max_request_bytes)
-        if body is None:
-            return unanswered(problem(413, TOO_BIG.format(access.max_request_bytes)))
-        try:
-            payload = payload_adapter.validate_json(body)
-        except ValidationError as exc:
-            if any(e["type"] == "too_long" and len(e["loc"]) == 1 for e in exc.errors()):
-                return unanswered(problem(413, TOO_MANY.format(access.max_request_records)))
-            errors = [
-                masked_error(error, pii) | {"loc": ["body", *error["loc"]]}
-                for error in exc.errors(include_url=False)
-            ]
-            # A body that is not even UTF-8 is echoed back with its bad bytes replaced.
-            text = {bytes: lambda value: value.decode("utf-8", "replace")}
-            detail = jsonable_encoder(errors, custom_encoder=text)
-            return unanswered(JSONResponse({"detail": detail}, status_code=422))
-        records = [r.model_dump() for r in (payload if isinstance(payload, list) else [payload])]
-        try:
-            if len(records) > THREAD_POOL_ROWS:
-                outputs = await run_in_threadpool(predictor.records, records)
-            else:
-                outputs = predictor.records(records)
-        except Exception:
-            failed()
-            raise
-        seconds = time.perf_counter() - started
-        latency_ms = round(seconds * 1000, 3)
-        # Every request has its own id, the one labels join on: a client may reuse its
-        # X-Request-ID, which is logged beside it to correlate with the client's records.
-        request_id = uuid.uuid4().hex
-        event = {
-            "event": "prediction",
-            "timestamp": datetime.datetime.now(datetime.UTC).isoformat(),
-            "request_id": request_id,
-            "client_request_id": request.headers.get("x-request-id"),
-            "model_version": predictor.version,
-            "latency_ms": latency_ms,
-        }
-        lines = [
-            # `record`: the position in the request, so labels can be joined to each.
-            json.dumps(
-                event
-                | {
-                    "record": n,
-                    "inputs": logged_fields(record, features, pii, hash_key),
-                    "ids": logged_fields(record, identifiers, pii, hash_key),
-                    "outputs": output,
-                }
-            )
-            for n, (record, output) in enumerate(zip(records, outputs, strict=True))
-        ]
-        try:
-            state["log"].write(lines)
-        except Exception:  # a prediction that cannot be logged is not answered
-            failed()
-            raise
-        # Counted once answered, so /metrics and the answers agree.
-        if service_metrics:
-            service_metrics.observe(200, seconds, outputs)
-        answer = {
-            "request_id": request_id,
-            "model_version": predictor.version,
-            "predictions": outputs,
-        }
-        # Serialised here: FastAPI need not re-validate what it documents as PredictResponse.
-        return Response(
-            json.dumps(answer), media_type="application/json", headers={"x-request-id": request_id}
-        )
-
-    if service_metrics:
+    if service.metrics:
+        exposition = service.metrics
 
         @app.get("/metrics", response_class=Response)
         async def prometheus_metrics(request: Request) -> Response:
             """Requests, latency, predictions and the model version, in Prometheus' format."""
-            if access.metrics_need_key and (refused := refusal(request)) is not None:
+            refused = service.refusal(request) if service.access.metrics_need_key else None
+            if refused is not None:
                 return refused
-            return Response(service_metrics.exposition(), media_type=service_metrics.content_type)
+            return Response(exposition.exposition(), media_type=exposition.content_type)
 
     return app
 
