@@ -61,7 +61,9 @@ def synthesize(spec: DataSpec, rows: int = 400, seed: int = 0) -> pd.DataFrame:
     for column in spec.columns:
         values: np.ndarray
         if column.role == "numeric":
-            low = column.min if column.min is not None else -1.0
+            # An open bound lies 2 beyond the other (below a max of -5 too); with neither, -1 to 1.
+            top = column.max if column.max is not None else 1.0
+            low = column.min if column.min is not None else top - 2.0
             high = column.max if column.max is not None else low + 2.0
             values = rng.uniform(low, high, rows)
             signal += (values - low) / ((high - low) or 1.0)

@@ -6,6 +6,8 @@ included); `feature_schema` checks model input in batch scoring (the features on
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pandera.pandas as pa
 
 from .spec import Column, DataSpec
@@ -46,6 +48,15 @@ def target_dtype(classes: tuple) -> type:
     return str if classes else float
 
 
+def _bools(values: pd.Series) -> pd.Series:
+    """True and False, as bools or as a CSV file's text; any other value is left to fail the
+    checks (coercing it would read every non-empty text, "False" too, as True)."""
+    spelled = {"True": True, "False": False, "true": True, "false": False}
+    parsed = values.map(lambda v: spelled.get(v, v) if isinstance(v, str) else v)
+    is_bool = parsed.map(lambda v: isinstance(v, bool | np.bool_))
+    return parsed.astype(bool) if is_bool.all() else parsed
+
+
 def target_column(spec: DataSpec) -> pa.Column:
     classes = spec.target.classes
     dtype = target_dtype(classes) if spec.is_classification else float
@@ -54,8 +65,9 @@ def target_column(spec: DataSpec) -> pa.Column:
     return pa.Column(
         dtype,
         checks=[pa.Check.isin(list(classes))] if spec.is_classification else [],
+        parsers=pa.Parser(_bools) if dtype is bool else None,
         nullable=False,
-        coerce=True,
+        coerce=dtype is not bool,
         description=spec.target.description or None,
     )
 

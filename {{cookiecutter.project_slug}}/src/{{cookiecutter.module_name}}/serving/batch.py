@@ -56,7 +56,8 @@ def read_chunks(path: Path, chunk_size: int) -> tuple[Iterator[pd.DataFrame], in
 def _checked(chunks: Iterator[pd.DataFrame], source: Path) -> Iterator[pd.DataFrame]:
     try:
         yield from chunks
-    except (pd.errors.ParserError, UnicodeDecodeError, pa.ArrowInvalid) as exc:
+    except (pd.errors.ParserError, UnicodeDecodeError, pa.ArrowInvalid, OSError) as exc:
+        # OSError: a Parquet page that cannot be decoded (its footer read at the start).
         raise UserFacingError(f"{source} cannot be read: {exc}") from None
 
 
@@ -118,6 +119,8 @@ def score_file(
         writer = _Writer(tmp, kind)
         try:
             for chunk in _checked(chunks, source):
+                if chunk.empty:  # a CSV of a header alone: one chunk of no rows
+                    continue
                 # Row numbers as in the file: 1 is the first data row.
                 scored = predictor.predict_frame(chunk, first_row=rows + 1)
                 writer.write(pd.concat([chunk, scored], axis=1))

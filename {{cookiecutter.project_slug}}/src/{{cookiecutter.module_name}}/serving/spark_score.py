@@ -81,17 +81,39 @@ def spark_session(master: str | None, app_name: str) -> SparkSession:
     import logging
 
     logging.getLogger("py4j").setLevel(logging.WARNING)  # a line per connection otherwise
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
     builder = SparkSession.builder if master is None else SparkSession.builder.master(master)
-    spark = (
-        builder.appName(app_name)
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "50000")
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
-    )
+    try:
+        spark = (
+            builder.appName(app_name)
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .config("spark.sql.execution.arrow.maxRecordsPerBatch", "50000")
+            .config("spark.ui.showConsoleProgress", "false")
+            .getOrCreate()
+        )
+    except (PySparkException, Py4JJavaError) as exc:
+        # A master spark-submit refuses stops the JVM before it starts (its reason is on
+        # stderr already); one it accepts but Spark cannot parse fails in the JVM.
+        given = f"master {master!r}" if master else "spark-submit's master, else local[*]"
+        raise UserFacingError(
+            f"Spark did not start on {given}: {spark_reason(exc)}\nCheck --master: "
+            "local[N], local[*], spark://HOST:PORT, yarn or k8s://https://HOST:PORT."
+        ) from None
     # A failed task's Java and Python traces would bury the one message `score` prints.
     spark.sparkContext.setLogLevel("FATAL")
     return spark
+
+
+def spark_reason(exc: Exception) -> str:
+    """Spark's message without Py4J's preamble or the Java stack: its first line, and the
+    first line of its root cause."""
+    lines = [line.removeprefix(": ").strip() for line in str(exc).splitlines()]
+    preamble = ("An error occurred while calling", "at ")
+    reason = next((line for line in lines if line and not line.startswith(preamble)), repr(exc))
+    causes = [line.removeprefix("Caused by: ") for line in lines if line.startswith("Caused by: ")]
+    return f"{reason} (cause: {causes[-1]})" if causes and causes[-1] not in reason else reason
 
 
 def package_files(package_path: Path) -> dict[str, bytes]:
@@ -263,7 +285,10 @@ def score_with_spark(
     from py4j.protocol import Py4JJavaError
     from pyspark.errors import PySparkException
 
-    frame = read_input(spark, source, partitions)
+    try:
+        frame = read_input(spark, source, partitions)
+    except (PySparkException, Py4JJavaError) as exc:
+        raise UserFacingError(f"Spark could not read {source}: {spark_reason(exc)}") from None
     files = spark.sparkContext.broadcast(package_files(Path(package_path)))
     scored = frame.mapInPandas(
         score_partitions(files, package.lineage["checksum"]),
@@ -279,7 +304,7 @@ def score_with_spark(
         refused = validation_error(str(exc), frame)
         if refused is not None:
             raise refused from None
-        raise UserFacingError(f"Spark could not score {source}: {str(exc)[:2000]}") from None
+        raise UserFacingError(f"Spark could not score {source}: {spark_reason(exc)}") from None
     finally:
         files.unpersist()
     master = spark.sparkContext.master
