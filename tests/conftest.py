@@ -164,3 +164,6 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    # The runtime's own suite is one long test: started first, it runs beside the bakes
+    # instead of after them.
+    items.sort(key=lambda item: item.module.__name__ != "test_runtime")

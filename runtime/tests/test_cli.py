@@ -4,6 +4,7 @@ real files, git and DVC repositories and a real server on 127.0.0.1."""
 import importlib
 import json
 import os
+import re
 import runpy
 import shutil
 import signal
@@ -24,6 +25,8 @@ from conftest import ROOT, dvc, dvc_add, git_commit, new_repository, records, wr
 
 from groundwork import COMMAND
 from groundwork.cli import main
+from groundwork.config import compose_config
+from groundwork.data.load import data_spec
 from groundwork.release.package import load_package
 
 KEY = "cli-test-key-0123456789"
@@ -254,25 +257,34 @@ def test_params_composes_the_overrides_and_says_when_nothing_changed(workdir, ca
     assert capsys.readouterr().out == "params.yaml up to date\n"
 
 
-def test_sample_data_writes_rows_that_the_pipeline_validates(workdir, cfg, spec, capsys):
+def project_reading(data: str, root: Path, monkeypatch) -> Path:
+    """A scratch project whose default data config is `data`, entered."""
+    shutil.copytree(ROOT / "conf", root / "conf")
+    config = root / "conf/config.yaml"
+    config.write_text(re.sub(r"(?m)^  - data: \w+$", f"  - data: {data}", config.read_text()))
+    monkeypatch.chdir(root)
+    return root
+
+
+def test_sample_data_writes_rows_that_the_pipeline_validates(tmp_path, monkeypatch, capsys):
+    workdir = project_reading("breast_cancer", tmp_path, monkeypatch)
+    cfg = compose_config()
     assert main(["sample-data"]) == 0
     assert capsys.readouterr().out == f"sample data written to {cfg.data.raw_path}\n"
     written = pd.read_csv(workdir / cfg.data.raw_path)
-    assert {column.name for column in spec.columns} <= set(written.columns) and len(written)
+    columns = {column.name for column in data_spec(cfg).columns}
+    assert columns <= set(written.columns) and len(written)
     assert main(["params"]) == 0 and main(["validate"]) == 0
     assert main(["sample-data", "elsewhere/rows.csv"]) == 0
     assert pd.read_csv(workdir / "elsewhere/rows.csv").equals(written)
 
 
 def test_sample_data_refuses_a_data_config_of_one_s_own_data(tmp_path, monkeypatch, capsys):
-    shutil.copytree(ROOT / "conf", tmp_path / "conf")
+    project_reading("own", tmp_path, monkeypatch)
     data = tmp_path / "conf/data"
     own = [line for line in (data / "breast_cancer.yaml").read_text().splitlines()
            if not line.startswith("sample:")]  # fmt: skip
     (data / "own.yaml").write_text("\n".join(own).replace("breast_cancer.csv", "own.csv"))
-    config = tmp_path / "conf/config.yaml"
-    config.write_text(config.read_text().replace("data: breast_cancer", "data: own"))
-    monkeypatch.chdir(tmp_path)
     assert main(["sample-data"]) == 1
     err = capsys.readouterr().err
     assert "reads data/raw/own.csv, which is your own data, not a sample set" in err

@@ -27,6 +27,7 @@ from groundwork.monitoring.report import (
 from groundwork.release import registry
 from groundwork.release.package import LINEAGE_CHECKSUM, LINEAGE_FILE, write_lineage
 from groundwork.serving.api import create_app
+from groundwork.settings import MonitoringSettings
 
 NOW = datetime.datetime(2026, 6, 1, 12, 0, tzinfo=datetime.UTC)
 
@@ -211,9 +212,12 @@ def test_the_page_tells_the_production_story_from_registry_log_and_monitor(
                spec.target.name: wrong(output["prediction"], spec)}
               for answer in answers for n, output in enumerate(answer["predictions"])]  # fmt: skip
     pd.DataFrame(labels).to_csv("labels.csv", index=False)
-    assert monitor(cfg, labels_path="labels.csv")["status"] == "too_few_rows"
+    assert (
+        monitor(MonitoringSettings.from_config(cfg), labels_path="labels.csv")["status"]
+        == "too_few_rows"
+    )
 
-    path = business_report(cfg)
+    path = business_report(MonitoringSettings.from_config(cfg))
     assert path.resolve() == registered / "reports/business/index.html"
     text = path.read_text(encoding="utf-8")
     assert "Version v0.0.2 serves predictions." in text
@@ -238,7 +242,9 @@ def test_the_page_tells_the_production_story_from_registry_log_and_monitor(
     assert "<th>metrics on labelled predictions</th><td>dropped</td>" in text
 
     # A window after the last prediction, written elsewhere: no traffic, and no chart of it.
-    later = business_report(cfg, out_dir="later", since="2099-01-01T00:00:00")
+    later = business_report(
+        MonitoringSettings.from_config(cfg), out_dir="later", since="2099-01-01T00:00:00"
+    )
     text = later.read_text(encoding="utf-8")
     assert later.resolve() == registered / "later/index.html"
     assert "No predictions in logs/predictions.jsonl in the window." in text
@@ -249,7 +255,7 @@ def test_before_any_registration_the_page_says_how_to_promote(workdir, cfg, comm
     for name in (".gto", "artifacts.yaml"):
         shutil.copy(ROOT / name, workdir / name)
     commit(workdir, "a project without a model yet")
-    text = business_report(cfg).read_text(encoding="utf-8")
+    text = business_report(MonitoringSettings.from_config(cfg)).read_text(encoding="utf-8")
     assert "No model is in production yet." in text and "promote</code>" in text
     assert "No version is registered yet." in text
     assert "No traffic to show: no prediction log at logs/predictions.jsonl" in text

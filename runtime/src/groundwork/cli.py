@@ -304,10 +304,13 @@ DRIFT_EXIT = 3  # `monitor --fail-on-drift` found drift: distinct from 1, a fail
 def _monitor(args: argparse.Namespace) -> int:
     from .config import load_params
     from .monitoring.monitor import monitor
+    from .settings import MonitoringSettings
 
-    cfg = load_params()
-    summary = monitor(cfg, args.log, args.reference, args.out, args.since, args.model, args.labels)
-    out = args.out or cfg.monitoring.out
+    settings = MonitoringSettings.from_config(load_params())
+    summary = monitor(
+        settings, args.log, args.reference, args.out, args.since, args.model, args.labels
+    )
+    out = args.out or settings.out
     dropped = False
     if "performance" in summary:
         found = summary["performance"]
@@ -342,8 +345,10 @@ def _monitor(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> None:
     from .config import load_params
     from .monitoring.report import business_report
+    from .settings import MonitoringSettings
 
-    print(f"wrote {business_report(load_params(), args.log, args.out, args.since)}")
+    settings = MonitoringSettings.from_config(load_params())
+    print(f"wrote {business_report(settings, args.log, args.out, args.since)}")
 
 
 def _notebook_to_module(args: argparse.Namespace) -> None:
@@ -363,11 +368,13 @@ STEPS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=COMMAND, description=DESCRIPTION)
-    parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+# The subcommands, one function a group, in the order `--help` lists them.
+Commands = argparse._SubParsersAction
+MODEL_HELP = "model package (default: $MODEL_PATH, else the production model)"
 
+
+def _pipeline_commands(commands: Commands) -> None:
+    """`params` and the pipeline's steps, as dvc.yaml runs them."""
     params = commands.add_parser("params", help="compose conf/ into params.yaml")
     params.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. seed=7")
     params.set_defaults(handler=_params)
@@ -375,9 +382,11 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module_name, help_text) in STEPS.items():
         commands.add_parser(name, help=help_text).set_defaults(handler=_step(module_name))
 
-    model_help = "model package (default: $MODEL_PATH, else the production model)"
+
+def _serving_commands(commands: Commands) -> None:
+    """`serve` and `score`: the model over HTTP and over files."""
     serve = commands.add_parser("serve", help="serve the model over HTTP (FastAPI)")
-    serve.add_argument("--model", help=model_help)
+    serve.add_argument("--model", help=MODEL_HELP)
     serve.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     serve.add_argument("--workers", type=int, default=1, help="processes (default: 1)")
@@ -386,7 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     score = commands.add_parser("score", help="score a CSV or Parquet file in chunks")
     score.add_argument("input", help="CSV or Parquet file with the feature columns")
     score.add_argument("output", help="file to write (.csv or .parquet), replaced atomically")
-    score.add_argument("--model", help=model_help)
+    score.add_argument("--model", help=MODEL_HELP)
     score.add_argument("--chunk-size", type=int, default=100_000, help="rows per chunk")
     score.add_argument(
         "--engine",
@@ -400,6 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--partitions", type=int, help="Spark: split the input into about N")
     score.set_defaults(handler=_score)
 
+
+def _monitoring_commands(commands: Commands) -> None:
+    """`monitor` and `report`: production's drift, metrics and story."""
     monitor = commands.add_parser(
         "monitor", help="drift of the logged inputs and predictions from the train split"
     )
@@ -407,7 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument("--log", help="the prediction log (default: monitoring.log)")
     monitor.add_argument("--reference", help="reference CSV/Parquet (default: the train split)")
     monitor.add_argument("--out", help="report folder (default: monitoring.out)")
-    monitor.add_argument("--model", help=model_help)
+    monitor.add_argument("--model", help=MODEL_HELP)
     monitor.add_argument(
         "--labels", help="CSV/Parquet of request_id, record and the target: the window's metrics"
     )
@@ -426,6 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", help="report folder (default: monitoring.business)")
     report.set_defaults(handler=_report)
 
+
+def _registry_commands(commands: Commands) -> None:
+    """The registry: `promote`, `gate`, `rollback`, `production`, `history`."""
     promote = commands.add_parser(
         "promote", help="gate the candidate against production; register and promote it"
     )
@@ -452,6 +467,9 @@ def build_parser() -> argparse.ArgumentParser:
     history_help = "who registered, promoted or rolled back which version, and when"
     commands.add_parser("history", help=history_help).set_defaults(handler=_history)
 
+
+def _workspace_commands(commands: Commands) -> None:
+    """The run in git and DVC: `status`, `commit-run`, `pull`."""
     status_help = "say which of the run's files git does not hold yet"
     commands.add_parser("status", help=status_help).set_defaults(handler=_status)
     commit_run = commands.add_parser(
@@ -465,6 +483,9 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument("targets", nargs="*", help="DVC pointers (default: data/ and models/)")
     pull.set_defaults(handler=_pull)
 
+
+def _data_commands(commands: Commands) -> None:
+    """Data and code in: `sample-data`, `adopt-data`, `notebook-to-module`."""
     sample = commands.add_parser("sample-data", help="write the sample data set to data/raw")
     sample.add_argument("path", nargs="?", help="where to write it (default: data.raw_path)")
     sample.set_defaults(handler=_sample_data)
@@ -491,6 +512,21 @@ def build_parser() -> argparse.ArgumentParser:
     to_module.add_argument("notebook", help="the .ipynb file")
     to_module.add_argument("name", help="the module's name: src/<package>/NAME.py")
     to_module.set_defaults(handler=_notebook_to_module)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=COMMAND, description=DESCRIPTION)
+    parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (
+        _pipeline_commands,
+        _serving_commands,
+        _monitoring_commands,
+        _registry_commands,
+        _workspace_commands,
+        _data_commands,
+    ):
+        add(commands)
     return parser
 
 

@@ -44,3 +44,44 @@ class PromotionSettings:
             baseline=per_task(cfg.promotion.baseline),
             budget=as_dict(cfg.promotion.budget),
         )
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """What `monitor` and `report` read: `monitoring` in conf/ (the log, the report folders,
+    the drift rules), the candidate's package and train split (the reference), and the
+    promotion allowances (how far the window's metrics may drop)."""
+
+    log: Path
+    out: Path
+    business: Path
+    min_rows: int
+    drift_share: float
+    key_columns: list[str]
+    columns: dict[str, Any]  # per-column drift tests: {name: {method, threshold}}
+    candidate: Path
+    train_path: Path
+    task: str
+    allowance: dict[str, dict[str, Any]]
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> MonitoringSettings:
+        monitoring = as_dict(cfg.monitoring)
+        return cls(
+            log=Path(monitoring["log"]),
+            out=Path(monitoring["out"]),
+            business=Path(monitoring["business"]),
+            min_rows=int(monitoring["min_rows"]),
+            drift_share=float(monitoring["drift_share"]),
+            key_columns=list(monitoring.get("key_columns") or []),
+            columns=dict(monitoring.get("columns") or {}),
+            candidate=Path(cfg.artifacts.package),
+            train_path=Path(cfg.data.train_path),
+            task=str(cfg.data.task),
+            allowance=per_task(cfg.promotion.allowance),
+        )
+
+    @property
+    def drift_rules(self) -> dict[str, Any]:
+        """The drift tests' settings, as `measure_drift` takes them."""
+        return {"drift_share": self.drift_share, "columns": self.columns}

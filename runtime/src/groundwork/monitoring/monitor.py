@@ -12,15 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 import structlog
-from omegaconf import DictConfig
 
 from ..artifacts import atomic_path
-from ..config import as_dict
 from ..data.load import read_table
 from ..errors import UserFacingError
 from ..release.package import LINEAGE_FILE, ModelPackage, load_package
 from ..release.predictor import Predictor
 from ..release.registry import package_dir, production_path, resolve_package_path
+from ..settings import MonitoringSettings
 from .drift import PREDICTION, drift_frames, drift_reasons, key_columns, measure_drift
 from .log_reader import LoggedPredictions, parse_since, read_prediction_log
 from .performance import performance
@@ -70,7 +69,7 @@ def lineage_version(path: Path) -> str | None:
 
 
 def monitored_package(
-    cfg: DictConfig, model: Path | str | None, rows: pd.DataFrame
+    candidate: Path, model: Path | str | None, rows: pd.DataFrame
 ) -> ModelPackage:
     """--model or $MODEL_PATH; else the package that served the whole window, when it is
     at hand (the candidate's, or a registered version's); else production's."""
@@ -78,7 +77,7 @@ def monitored_package(
         return load_package(resolve_package_path(model))
     served = sorted(rows["model_version"].unique()) if len(rows) else []
     if len(served) == 1:
-        for path in (Path(cfg.artifacts.package), package_dir(served[0])):
+        for path in (candidate, package_dir(served[0])):
             if lineage_version(path) == served[0]:
                 return load_package(path)
     try:
@@ -94,7 +93,7 @@ def monitored_package(
 
 
 def monitor(
-    cfg: DictConfig,
+    settings: MonitoringSettings,
     log_path: Path | str | None = None,
     reference_path: Path | str | None = None,
     out_dir: Path | str | None = None,
@@ -104,26 +103,26 @@ def monitor(
 ) -> dict:
     """Judge drift over the logged predictions since `since`, and with `labels_path` the
     model's metrics over them; write and return the summary."""
-    settings = as_dict(cfg.monitoring)
-    out = Path(out_dir or settings["out"])
+    out = Path(out_dir or settings.out)
     now = datetime.datetime.now(datetime.UTC)
     start = parse_since(since, now)
-    logged = read_prediction_log(log_path or settings["log"], start)
-    package = monitored_package(cfg, model, logged.rows)
-    keys = key_columns(package.spec, settings.get("key_columns") or [])
-    summary = window_summary(logged, start, now, package, settings)
+    logged = read_prediction_log(log_path or settings.log, start)
+    package = monitored_package(settings.candidate, model, logged.rows)
+    keys = key_columns(package.spec, settings.key_columns)
+    summary = window_summary(logged, start, now, package, settings.min_rows)
     if labels_path:
-        summary["performance"] = labelled_performance(cfg, logged.rows, labels_path, package)
-    if len(logged.rows) < settings["min_rows"]:
-        summary |= too_few_rows(len(logged.rows), logged.malformed, settings["min_rows"])
+        allowances = settings.allowance[package.spec.task]
+        summary["performance"] = labelled_performance(logged.rows, labels_path, package, allowances)
+    if len(logged.rows) < settings.min_rows:
+        summary |= too_few_rows(len(logged.rows), logged.malformed, settings.min_rows)
         write_report(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
         return summary
     if reference_path:
         reference, source = read_table(reference_path), {"path": str(reference_path)}
     else:
-        reference, source = training_reference(cfg.data.train_path, package)
+        reference, source = training_reference(str(settings.train_path), package)
     summary["reference"] |= source | {"rows": len(reference)}
-    found, snapshot = judge_drift(reference, logged.rows, package, settings)
+    found, snapshot = judge_drift(reference, logged.rows, package, settings.drift_rules)
     reasons = drift_reasons(found, keys)
     summary |= {"status": "drift" if reasons else "no_drift", "drift_reasons": reasons, **found}
     write_report(out / REPORT_FILE, snapshot.get_html_str(as_iframe=False))
@@ -132,7 +131,9 @@ def monitor(
     return summary
 
 
-def window_summary(logged: LoggedPredictions, start, now, package: ModelPackage, settings) -> dict:
+def window_summary(
+    logged: LoggedPredictions, start, now, package: ModelPackage, min_rows: int
+) -> dict:
     """What the summary says of the window, whatever the verdict."""
     rows = logged.rows
     return {
@@ -147,7 +148,7 @@ def window_summary(logged: LoggedPredictions, start, now, package: ModelPackage,
         "log_files": [str(path) for path in logged.files],
         "model_versions": sorted(rows["model_version"].unique().tolist()) if len(rows) else [],
         "reference": {"model_version": package.version},
-        "min_rows": settings["min_rows"],
+        "min_rows": min_rows,
         # Features not judged for drift because they are personal data.
         "pii_left_out": sorted(column.name for column in package.spec.features if column.pii),
     }
@@ -167,10 +168,12 @@ def too_few_rows(rows: int, malformed: int, min_rows: int) -> dict:
     }
 
 
-def labelled_performance(cfg: DictConfig, rows: pd.DataFrame, labels_path, package) -> dict:
-    """The window's metrics on the labelled predictions, against the packaged ones."""
+def labelled_performance(
+    rows: pd.DataFrame, labels_path, package: ModelPackage, allowances: dict
+) -> dict:
+    """The window's metrics on the labelled predictions, against the packaged ones, each
+    allowed to drop by its promotion allowance."""
     spec = package.spec
-    allowances = as_dict(cfg.promotion.allowance[spec.task])
     found = performance(
         rows,
         read_table(labels_path),
@@ -183,10 +186,10 @@ def labelled_performance(cfg: DictConfig, rows: pd.DataFrame, labels_path, packa
     return found | {"labels": str(labels_path)}
 
 
-def judge_drift(reference: pd.DataFrame, rows: pd.DataFrame, package: ModelPackage, settings):
+def judge_drift(reference: pd.DataFrame, rows: pd.DataFrame, package: ModelPackage, rules: dict):
     """Evidently's tests of the window against the reference: (summary, snapshot)."""
     # The reference's predictions come from the same model, so that the distribution of
     # predicted labels or values is compared like with like.
     reference[PREDICTION] = Predictor(package).predict_frame(reference)[PREDICTION].to_numpy()
     spec = package.spec
-    return measure_drift(drift_frames(reference, spec), drift_frames(rows, spec), spec, settings)
+    return measure_drift(drift_frames(reference, spec), drift_frames(rows, spec), spec, rules)

@@ -21,15 +21,13 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import structlog
-from omegaconf import DictConfig
 
 from .. import COMMAND, remote
 from ..artifacts import atomic_path
-from ..config import as_dict
 from ..errors import UserFacingError
 from ..model.evaluate import HIGHER_IS_BETTER, canvas_figure
 from ..release import registry
@@ -40,6 +38,8 @@ from .monitor import SUMMARY_FILE
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+    from ..settings import MonitoringSettings
 
 log = structlog.get_logger(__name__)
 REPORT_FILE = "index.html"
@@ -331,50 +331,48 @@ def lineages(versions: list[str]) -> dict[str, dict | None]:
     return found
 
 
+def traffic_part(log_file: Path, start: datetime.datetime | None) -> tuple[Any, str, Any, str]:
+    """The window's traffic from the prediction log: (hourly table, period, chart, note);
+    the note says why there is no table when there is none."""
+    try:
+        logged = read_prediction_log(log_file, start)
+    except UserFacingError as exc:
+        return None, "", None, f"No traffic to show: {exc}"
+    predictions = logged.rows
+    if predictions.empty:
+        return None, "", None, f"No predictions in {log_file} in the window."
+    table, period = traffic(predictions)
+    versions_served = ", ".join(sorted(predictions["model_version"].unique()))
+    note = (
+        f"{len(predictions)} predictions in {predictions['request_id'].nunique()} "
+        f"requests, {predictions['timestamp'].min():%Y-%m-%d %H:%M} to "
+        f"{predictions['timestamp'].max():%Y-%m-%d %H:%M} UTC, served by "
+        f"{versions_served} (from {log_file})."
+    )
+    return table, period, png_data_uri(traffic_figure(table, period)), note
+
+
 def business_report(
-    cfg: DictConfig,
+    settings: MonitoringSettings,
     log_path: Path | str | None = None,
     out_dir: Path | str | None = None,
     since: str | None = None,
 ) -> Path:
     """Write the business report; return its path."""
-    settings = as_dict(cfg.monitoring)
     now = datetime.datetime.now(datetime.UTC)
-    start = parse_since(since, now)
     events = registry.history()
     production = registry.production_version()
     versions = sorted({e["version"] for e in events if e["event"] == "registration"},
                       key=registry.semver, reverse=True)  # fmt: skip
     found = lineages(versions)
     rows = version_rows(events, found, production)
-    task = cfg.data.task
-    names = list(as_dict(cfg.promotion.allowance[task]))
+    names = list(settings.allowance[settings.task])
     metrics_chart = metrics_figure(rows, names)
-
-    log_file = Path(log_path or settings["log"])
-    table, period, traffic_chart = None, "", None
-    try:
-        logged = read_prediction_log(log_file, start)
-    except UserFacingError as exc:
-        note = f"No traffic to show: {exc}"
-    else:
-        predictions = logged.rows
-        if predictions.empty:
-            note = f"No predictions in {log_file} in the window."
-        else:
-            table, period = traffic(predictions)
-            versions_served = ", ".join(sorted(predictions["model_version"].unique()))
-            note = (
-                f"{len(predictions)} predictions in {predictions['request_id'].nunique()} "
-                f"requests, {predictions['timestamp'].min():%Y-%m-%d %H:%M} to "
-                f"{predictions['timestamp'].max():%Y-%m-%d %H:%M} UTC, served by "
-                f"{versions_served} (from {log_file})."
-            )
-            traffic_chart = png_data_uri(traffic_figure(table, period))
-
-    drift_file = Path(settings["out"]) / SUMMARY_FILE
+    log_file = Path(log_path or settings.log)
+    table, period, traffic_chart, note = traffic_part(log_file, parse_since(since, now))
+    drift_file = settings.out / SUMMARY_FILE
     drift = json.loads(drift_file.read_text()) if drift_file.exists() else None
-    target = Path(out_dir or settings["business"]) / REPORT_FILE
+    target = Path(out_dir or settings.business) / REPORT_FILE
     # Relative, so that the link holds wherever both folders are copied together.
     drift_page = os.path.relpath(drift_file.with_name(DRIFT_PAGE), target.parent)
     text = page(
