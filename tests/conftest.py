@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import json
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -94,6 +96,53 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_for_url(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    """Wait until `url` answers; fail the test if `process` exits or time runs out first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"{url} did not answer")
+            time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def runtime_index(root: Path):
+    """The runtime's wheel, built from runtime/, served as a PEP 503 simple index on
+    127.0.0.1: what a company's index (devpi, Artifactory, GitLab's package registry) is to
+    its projects. A simple index is static files, so the standard library's http.server
+    serves it; no index server is needed to show that uv resolves the runtime like any
+    dependency. Yields the index's URL."""
+    files = root / "simple" / "groundwork"
+    files.mkdir(parents=True)
+    run(["uv", "build", "--wheel", "--out-dir", str(files), "runtime"], TEMPLATE)
+    links = "".join(
+        f'<a href="{wheel.name}#sha256={hashlib.sha256(wheel.read_bytes()).hexdigest()}">'
+        f"{wheel.name}</a>\n"
+        for wheel in sorted(files.glob("*.whl"))
+    )
+    (files / "index.html").write_text(f"<!DOCTYPE html>\n<html><body>\n{links}</body></html>\n")
+    (root / "simple" / "index.html").write_text('<a href="groundwork/">groundwork</a>\n')
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/simple"
+    try:
+        wait_for_url(f"{url}/groundwork/", server)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def serve_command(project: Path, *args: str) -> list[str]:

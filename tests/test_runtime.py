@@ -10,9 +10,10 @@ import re
 import subprocess
 import tomllib
 import zipfile
+from pathlib import Path
 
 import pytest
-from conftest import ENV, TEMPLATE
+from conftest import ENV, TEMPLATE, run, runtime_index
 
 RUNTIME = TEMPLATE / "runtime"
 
@@ -57,3 +58,72 @@ def test_the_wheel_carries_its_types_and_the_version_the_changelog_opens_with(tm
     changelog = (RUNTIME / "CHANGELOG.md").read_text()
     first = re.search(r"^## \[?(\d+\.\d+\.\d+)\]?", changelog, re.MULTILINE)
     assert first and first.group(1) == version, "CHANGELOG.md must open with this version"
+
+
+CONSUMER = """\
+[project]
+name = "consumer"
+version = "0.1.0"
+requires-python = ">=3.11"
+dependencies = ["groundwork>=0.1,<0.2"]
+
+[project.scripts]
+consumer = "groundwork.cli:main"
+
+# The runtime comes from its own index, and from no other: a package of the same name on
+# PyPI cannot stand in for it.
+[[tool.uv.index]]
+name = "groundwork"
+url = "{index}"
+explicit = true
+
+[tool.uv.sources]
+groundwork = {{ index = "groundwork" }}
+
+[build-system]
+requires = ["hatchling>=1.25"]
+build-backend = "hatchling.build"
+
+[tool.hatch.build.targets.wheel]
+packages = ["src/consumer"]
+"""
+
+
+def test_a_project_resolves_the_runtime_from_an_index_like_any_dependency(tmp_path):
+    """A project that pins the runtime locks it from the index, by URL, never by a path of
+    this machine; a fresh clone of it installs the runtime from there with `--locked`, and
+    the project's own command runs the runtime's CLI under the project's name."""
+    with runtime_index(tmp_path / "index") as index:
+        project = tmp_path / "consumer"
+        (project / "src/consumer").mkdir(parents=True)
+        (project / "src/consumer/__init__.py").write_text('"""The project\'s own code."""\n')
+        (project / "pyproject.toml").write_text(CONSUMER.format(index=index))
+        run(["uv", "lock"], project)
+        lock = (project / "uv.lock").read_text()
+        (entry,) = [p for p in tomllib.loads(lock)["package"] if p["name"] == "groundwork"]
+        assert entry["source"] == {"registry": index}
+        version = tomllib.loads((RUNTIME / "pyproject.toml").read_text())["project"]["version"]
+        assert entry["version"] == version
+        assert str(TEMPLATE) not in lock and str(tmp_path) not in lock
+
+        run(["git", "init", "--quiet", str(project)], tmp_path)
+        run(["git", "add", "--all"], project)
+        commit = ["git", "-c", "user.name=T", "-c", "user.email=t@example.com", "commit"]
+        run([*commit, "--quiet", "-m", "a project on the runtime"], project)
+        clone = tmp_path / "clone"
+        run(["git", "clone", "--quiet", str(project), str(clone)], tmp_path)
+        run(["uv", "sync", "--locked"], clone)
+        where = run(
+            [
+                "uv",
+                "run",
+                "--frozen",
+                "python",
+                "-c",
+                "import groundwork; print(groundwork.__file__)",
+            ],
+            clone,
+        )
+        assert (clone / ".venv").resolve() in Path(where.stdout.strip()).resolve().parents
+        usage = run(["uv", "run", "--frozen", "consumer", "--help"], clone).stdout
+        assert usage.startswith("usage: consumer ")
