@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import ENV, TEMPLATE, run, runtime_index
 
 RUNTIME = TEMPLATE / "runtime"
@@ -127,3 +128,57 @@ def test_a_project_resolves_the_runtime_from_an_index_like_any_dependency(tmp_pa
         assert (clone / ".venv").resolve() in Path(where.stdout.strip()).resolve().parents
         usage = run(["uv", "run", "--frozen", "consumer", "--help"], clone).stdout
         assert usage.startswith("usage: consumer ")
+
+
+RELEASE = TEMPLATE / ".github/workflows/release.yml"
+
+
+def release_steps() -> dict[str, dict]:
+    workflow = yaml.safe_load(RELEASE.read_text())
+    return {
+        step.get("name", step.get("uses")): step for step in workflow["jobs"]["release"]["steps"]
+    }
+
+
+def test_the_release_workflow_is_valid_and_publishes_the_runtime_before_it_tags_the_template():
+    """It cannot publish from here: its schema and its order are checked, and its version
+    check is run for real."""
+    done = subprocess.run(
+        [str(TEMPLATE / ".venv/bin/check-jsonschema"), "--builtin-schema",
+         "vendor.github-workflows", str(RELEASE)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    workflow = yaml.safe_load(RELEASE.read_text())
+    # PyYAML reads the key `on` as True.
+    assert workflow[True]["workflow_dispatch"]["inputs"]["version"]["required"] is True
+    assert workflow["permissions"] == {"contents": "write", "id-token": "write"}
+    assert workflow["jobs"]["release"]["environment"] == "release"
+    names = list(release_steps())
+    check, suite, build, publish, tag = (
+        next(i for i, name in enumerate(names) if name.startswith(prefix))
+        for prefix in ("The version", "The runtime's suite", "Build", "Publish", "Tag")
+    )
+    assert check < suite < build < publish < tag
+    assert "uv publish" in release_steps()[names[publish]]["run"]
+
+
+@pytest.mark.parametrize(
+    ("version", "verdict"),
+    [("declared", None), ("9.9.9", "runtime/pyproject.toml says"), ("tagged", "tagged already")],
+)
+def test_the_release_refuses_a_version_the_runtime_does_not_declare(tmp_path, version, verdict):
+    script = next(s["run"] for n, s in release_steps().items() if n.startswith("The version"))
+    clone = tmp_path / "clone"
+    run(["git", "clone", "--quiet", "--no-tags", str(TEMPLATE), str(clone)], tmp_path)
+    declared = tomllib.loads((RUNTIME / "pyproject.toml").read_text())["project"]["version"]
+    if version == "tagged":  # released before: the template has its tag
+        run(["git", "tag", f"v{declared}"], clone)
+    env = ENV | {"VERSION": declared if version in ("declared", "tagged") else version}
+    done = subprocess.run(
+        ["bash", "-ec", script], cwd=clone, env=env, capture_output=True, text=True
+    )
+    if verdict is None:
+        assert done.returncode == 0, done.stdout + done.stderr
+    else:
+        assert done.returncode == 1 and verdict in done.stdout
