@@ -66,6 +66,17 @@ def _without_onnx(model_package, tmp_path):
     return load_package(package_dir)
 
 
+@pytest.mark.parametrize("engine", ["onnxruntime", "scikit-learn"])
+def test_no_rows_get_no_predictions_with_every_column(model_package, unseen_rows, tmp_path, engine):
+    """An empty chunk or Spark partition is scored as nothing, not an error from the model."""
+    package = load_package(model_package) if engine == "onnxruntime" else None
+    predictor = Predictor(package or _without_onnx(model_package, tmp_path))
+    assert predictor.engine == engine
+    full = predictor.predict_frame(unseen_rows.head(3))
+    empty = predictor.predict_frame(unseen_rows.head(0))
+    assert empty.empty and list(empty.columns) == list(full.columns)
+
+
 def test_package_without_onnx_is_scored_by_scikit_learn(model_package, unseen_rows, spec, tmp_path):
     predictor = Predictor(_without_onnx(model_package, tmp_path))
     assert predictor.engine == "scikit-learn"

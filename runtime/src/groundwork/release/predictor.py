@@ -59,6 +59,8 @@ class Predictor:
 
     def outputs(self, columns: Mapping[str, Sequence | np.ndarray], rows: int) -> np.ndarray:
         """Class probabilities (rows x classes) or values (rows) for valid feature columns."""
+        if rows == 0:  # an empty chunk or partition: neither runtime scores zero rows
+            return np.empty((0, len(self.classes)) if self.spec.is_classification else 0)
         if self._onnx is not None:
             return self._onnx.outputs(columns, rows)
         import pandas as pd

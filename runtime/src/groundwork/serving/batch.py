@@ -119,8 +119,6 @@ def score_file(
         writer = _Writer(tmp, kind)
         try:
             for chunk in _checked(chunks, source):
-                if chunk.empty:  # a CSV of a header alone: one chunk of no rows
-                    continue
                 # Row numbers as in the file: 1 is the first data row.
                 scored = predictor.predict_frame(chunk, first_row=rows + 1)
                 writer.write(pd.concat([chunk, scored], axis=1))
