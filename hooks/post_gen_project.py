@@ -29,9 +29,12 @@ TASK_FILES = {
     "regression": ["conf/data/diabetes.yaml", "conf/model/ridge.yaml"],
 }
 REMOTE_NAME = "storage"
-# Files that `cruft update` must leave alone: they are the project's own, not the template's.
 MAX_BUCKET_NAME = 63
-CRUFT_SKIP = [".git", ".dvc", "data", "uv.lock", "params.yaml", "dvc.lock"]
+# Files that `cruft update` must leave alone: they are the project's own, not the template's.
+# The user's own code (src/) and data configs (conf/data/) among them: the platform comes
+# through the runtime, never as a patch to what the user edits.
+CRUFT_SKIP = [".git", ".dvc", "data", "uv.lock", "params.yaml", "dvc.lock", "src", "conf/data"]
+KEPT_PRIVATE = {"_runtime_index"}
 
 
 class SetupError(RuntimeError):
@@ -127,7 +130,9 @@ def template_source(answers: dict) -> tuple[str, str | None]:
 def write_cruft_state(project: Path, answers: dict) -> None:
     """Record the answers so `cruft check` and `cruft update` work on the project."""
     template, commit = template_source(answers)
-    context = {k: v for k, v in answers.items() if not k.startswith("_")}
+    # Private answers stay private, except the runtime's index: an update renders the
+    # project's pyproject.toml with it, not with the template's default.
+    context = {k: v for k, v in answers.items() if not k.startswith("_") or k in KEPT_PRIVATE}
     context["_template"] = template
     if commit:
         context["_commit"] = commit

@@ -28,6 +28,7 @@ RESERVED_MODULES = frozenset(
         "pandas", "numpy", "sklearn", "scipy", "pyarrow", "joblib",
         "dvc", "dvclive", "gto", "hydra", "omegaconf", "pandera", "pydantic",
         "structlog", "fastapi", "uvicorn", "starlette", "pytest", "ruff", "setuptools",
+        "groundwork",  # the runtime
     }
 )  # fmt: skip
 

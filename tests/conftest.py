@@ -20,6 +20,7 @@ from bake_env import bake_environment
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 HOOKS = TEMPLATE / "hooks"
+RUNTIME = "groundwork-runtime"  # the runtime's distribution name
 
 # Every option value appears in at least one combination; each is baked and run.
 COMBINATIONS = {
@@ -119,7 +120,7 @@ def runtime_index(root: Path):
     its projects. A simple index is static files, so the standard library's http.server
     serves it; no index server is needed to show that uv resolves the runtime like any
     dependency. Yields the index's URL."""
-    files = root / "simple" / "groundwork"
+    files = root / "simple" / RUNTIME
     files.mkdir(parents=True)
     run(["uv", "build", "--wheel", "--out-dir", str(files), "runtime"], TEMPLATE)
     links = "".join(
@@ -128,7 +129,7 @@ def runtime_index(root: Path):
         for wheel in sorted(files.glob("*.whl"))
     )
     (files / "index.html").write_text(f"<!DOCTYPE html>\n<html><body>\n{links}</body></html>\n")
-    (root / "simple" / "index.html").write_text('<a href="groundwork/">groundwork</a>\n')
+    (root / "simple" / "index.html").write_text(f'<a href="{RUNTIME}/">{RUNTIME}</a>\n')
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
@@ -138,11 +139,42 @@ def runtime_index(root: Path):
     )
     url = f"http://127.0.0.1:{port}/simple"
     try:
-        wait_for_url(f"{url}/groundwork/", server)
+        wait_for_url(f"{url}/{RUNTIME}/", server)
         yield url
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def served_runtime(tmp_path_factory) -> str:
+    """Every bake of the session resolves the runtime from an index on 127.0.0.1 serving the
+    wheel of this checkout's runtime/, as a company's projects resolve it from theirs.
+
+    Bakes get the index's URL as the answer `_runtime_index`, through cookiecutter's user
+    config: pytest-cookies reads the config file below, and cookiecutter's command line,
+    its Python API and cruft read the file that COOKIECUTTER_CONFIG names."""
+    with runtime_index(tmp_path_factory.mktemp("runtime-index")) as url:
+        user = tmp_path_factory.mktemp("cookiecutter-user")
+        config = user / "config.yaml"
+        config.write_text(
+            json.dumps(  # JSON is YAML
+                {
+                    "cookiecutters_dir": str(user / "cookiecutters"),
+                    "replay_dir": str(user / "replay"),
+                    "default_context": {"_runtime_index": url},
+                }
+            )
+        )
+        for environment in (os.environ, ENV):
+            environment["COOKIECUTTER_CONFIG"] = str(config)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def _cookiecutter_config_file(served_runtime) -> Path:
+    """pytest-cookies' user config: the one `served_runtime` wrote."""
+    return Path(os.environ["COOKIECUTTER_CONFIG"])
 
 
 def serve_command(project: Path, *args: str) -> list[str]:

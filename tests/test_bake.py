@@ -2,6 +2,7 @@
 
 import json
 import re
+import tomllib
 import urllib.request
 from pathlib import Path
 
@@ -80,6 +81,20 @@ def tracked_files(project: Path) -> list[str]:
 def test_exact_file_set(baked):
     _, project, answers = baked
     assert set(tracked_files(project)) == expected_files(answers)
+
+
+def test_the_runtime_is_locked_from_the_index_and_src_holds_the_project_s_own_code(
+    baked, served_runtime
+):
+    _, project, _ = baked
+    text = (project / "uv.lock").read_text()
+    (runtime,) = [p for p in tomllib.loads(text)["package"] if p["name"] == "groundwork-runtime"]
+    assert runtime["source"] == {"registry": served_runtime}
+    # No path of this machine: a clone anywhere locks and installs the same.
+    for machine_path in ("file://", str(Path.home()), str(project.parent), str(TEMPLATE)):
+        assert machine_path not in text, machine_path
+    own_lines = sum(len(path.read_text().splitlines()) for path in (project / "src").rglob("*.py"))
+    assert own_lines <= 300
 
 
 def test_nothing_left_unrendered(baked):

@@ -214,7 +214,7 @@ def check_unaudited(done, jobs: dict, failed: dict) -> None:
     """No advisory database answers here (PyPI's per-version JSON and OSV are not served),
     so the audit job must fail, saying so, rather than pass unaudited."""
     assert done.returncode != 0 and jobs == failed, log_end(done)
-    assert "uv run --frozen python tools/audit.py" in done.log
+    assert "uv run --frozen python -m groundwork.tools.audit" in done.log
     assert "could not be" in done.log or "not auditable" in done.log, log_end(done)
 
 

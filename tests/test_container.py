@@ -491,10 +491,10 @@ def suite_runs(sources: list[Path], cli_module: str) -> tuple[set[str], set[str]
 def test_ci_calls_only_make_targets_that_the_suite_runs(default_project, gitlab_project):
     """Every `make X` in either provider's CI is a target of the Makefile, and a test runs
     it: `make X` itself (not a dry run), or the CLI subcommand X's recipe calls."""
-    answers = json.loads((default_project / ".cruft.json").read_text())["context"]["cookiecutter"]
     sources = [*sorted((TEMPLATE / "tests").glob("*.py")),
+               *sorted((TEMPLATE / "runtime/tests").glob("*.py")),
                *sorted((default_project / "tests").glob("*.py"))]  # fmt: skip
-    made, dry, commands = suite_runs(sources, f"{answers['module_name']}.cli")
+    made, dry, commands = suite_runs(sources, "groundwork.cli")
     problems = []
     for project in (default_project, gitlab_project):
         recipes = makefile_recipes(project)
@@ -543,7 +543,7 @@ def test_make_audit_refuses_to_pass_when_the_advisory_service_is_unreachable(
     expected = "the advisory service (https://pypi.org) could not be reached, so nothing was"
     assert expected in make.stderr
     assert "Traceback" not in make.stdout + make.stderr
-    script = ["uv", "run", "--frozen", "python", "tools/audit.py"]
+    script = ["uv", "run", "--frozen", "python", "-m", "groundwork.tools.audit"]
     direct = run(script, default_project, check=False, env=unreachable)
     assert direct.returncode == 3
     assert expected in direct.stderr
@@ -644,7 +644,8 @@ def test_image_builds_and_serves_the_production_model(cookies):
             project=project,
         )  # fmt: skip
         installed = set(json.loads(listing))
-        assert {project.name, "fastapi", "uvicorn", "onnxruntime"} <= installed
+        serving = {project.name, "groundwork-runtime", "fastapi", "uvicorn", "onnxruntime"}
+        assert serving <= installed
         assert not installed & {"dvc", "dvclive", "gto", "pytest", "ruff", "pre-commit"}
         # ONNX serves the package: none of the pipeline's libraries either.
         heavy = {"scikit-learn", "scipy", "pandas", "pyarrow", "hydra-core", "pandera",
@@ -700,7 +701,10 @@ def test_image_builds_and_serves_the_production_model(cookies):
             assert metadata["checksum"] == lineage["checksum"]
             # The package's name only (the image keeps it at /app/model), not a server path.
             assert metadata["package"] == "model" and "path" not in metadata
-            example = http("GET", f"{url}/openapi.json")[1]["components"]["schemas"]["Record"]
+            openapi = http("GET", f"{url}/openapi.json")[1]
+            # The image carries the project's pyproject.toml: the API has the project's title.
+            assert openapi["info"]["title"] == "Tumour Classifier"
+            example = openapi["components"]["schemas"]["Record"]
             status, answer = http("POST", f"{url}/predict", example["examples"][0])
             assert status == 200 and len(answer["predictions"]) == 1
         finally:

@@ -74,20 +74,16 @@ def test_a_module_no_test_imports_is_named_with_its_fix(project):
         assert hook(project, "tested-modules").returncode == 0
 
 
-def test_a_print_in_src_fails_lint_where_the_cli_and_tests_may_print(project):
+def test_a_print_in_src_fails_lint_where_tests_may_print(project):
     pkg = package(project)
     printing = '\n\ndef announce(path):\n    print(f"wrote {path}")\n'
-    files = {
-        f"src/{pkg}/artifacts.py": printing,
-        f"src/{pkg}/cli.py": printing,
-        "tests/test_artifacts.py": printing,
-    }
+    files = {f"src/{pkg}/helpers.py": printing, "tests/test_helpers.py": printing}
     with planted(project, files):
         done = hook(project, "ruff-check")
         assert done.returncode == 1
         # ruff's full output: the rule's line, then `--> file:line:column`.
         flagged = re.findall(r"T201 .*\n\s*--> (\S+\.py):\d+:\d+", done.stdout)
-        assert flagged == [f"src/{pkg}/artifacts.py"], done.stdout
+        assert flagged == [f"src/{pkg}/helpers.py"], done.stdout
         assert "`print` found" in done.stdout
 
 
@@ -96,16 +92,16 @@ def test_a_type_error_fails_mypy_naming_the_line_and_the_types(project):
     wrong = "\n\ndef halve(count: int) -> int:\n    return count / 2\n"
     # The body of a function without annotations is checked too (check_untyped_defs).
     unannotated = '\n\ndef label(count):\n    width: int = "wide"\n    return width\n'
-    with planted(project, {f"src/{pkg}/artifacts.py": wrong + unannotated}):
+    with planted(project, {f"src/{pkg}/helpers.py": wrong + unannotated}):
         done = hook(project, "mypy")
         assert done.returncode == 1
         assert re.search(
-            rf"src/{pkg}/artifacts\.py:\d+: error: Incompatible return value type "
+            rf"src/{pkg}/helpers\.py:\d+: error: Incompatible return value type "
             r'\(got "float", expected "int"\)  \[return-value\]',
             done.stdout,
         ), done.stdout
         assert re.search(
-            rf"src/{pkg}/artifacts\.py:\d+: error: Incompatible types in assignment "
+            rf"src/{pkg}/helpers\.py:\d+: error: Incompatible types in assignment "
             r'\(expression has type "str", variable has type "int"\)  \[assignment\]',
             done.stdout,
         ), done.stdout
@@ -118,13 +114,14 @@ def test_coverage_below_the_floor_fails_make_test_not_one_test_file(project):
     pkg = package(project)
     body = "".join(f"    total += {n} * value\n" for n in range(1500))
     untested = f"\n\ndef untested(value):\n    total = 0\n{body}    return total\n"
-    with planted(project, {f"src/{pkg}/artifacts.py": untested}):
-        one = run(["uv", "run", "pytest", "tests/test_artifacts.py"], project, check=False)
+    test = f"from {pkg} import helpers\n\n\ndef test_helpers_import():\n    assert helpers\n"
+    with planted(project, {f"src/{pkg}/helpers.py": untested, "tests/test_helpers.py": test}):
+        one = run(["uv", "run", "pytest", "tests/test_helpers.py"], project, check=False)
         assert one.returncode == 0, one.stdout[-3000:]
         assert re.search(r" \d+ passed", one.stdout) and "TOTAL" in one.stdout
         done = run(["make", "test"], project, check=False)
     out = done.stdout
     assert done.returncode != 0
     assert re.search(r"FAIL Required test coverage of 80(\.0)?% not reached", out), out[-3000:]
-    [report] = [line for line in out.splitlines() if line.startswith(f"src/{pkg}/artifacts.py")]
+    [report] = [line for line in out.splitlines() if line.startswith(f"src/{pkg}/helpers.py")]
     assert re.search(r"\d+%\s+\d+-\d+", report), report  # the Missing column names the lines

@@ -58,6 +58,7 @@ def test_choice_lists_match_cookiecutter_json():
         ("test", "shadow"),
         ("pandas", "dependency"),
         ("dvc", "dependency"),
+        ("groundwork", "dependency"),  # the runtime
         ("tests", "dependency"),
         ("My-Module", "not a valid package name"),
         ("1model", "not a valid package name"),
@@ -328,7 +329,8 @@ def test_the_dvc_setup_is_what_dvc_itself_writes(tmp_path, answers):
         if who == "hook":
             post.setup_dvc(project, answers)
         else:
-            pyproject = (project / "pyproject.toml").read_text()
+            # DVC as the project installs it: the runtime's pipeline extra pins it.
+            pyproject = (TEMPLATE / "runtime/pyproject.toml").read_text()
             requirement = re.search(r'"dvc(?:\[\w]+\])?([<>=][^"]*)"', pyproject).group(1)
             commands = [
                 ["init", "--quiet", "--force"],

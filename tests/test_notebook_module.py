@@ -85,7 +85,7 @@ def not_a_notebook(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     "notebook, name, message",
     [
-        (lambda tmp: NOTEBOOK, "cli", "'cli' clashes with src/"),
+        (lambda tmp: NOTEBOOK, "package", "'package' clashes with tests/test_package.py"),
         (lambda tmp: NOTEBOOK, "Summary", "'Summary' cannot name a module"),
         (no_tagged_cells, "scratch", "has no code cell tagged `export`: tag each code cell"),
         (not_a_notebook, "scratch", "notes.ipynb is not a Jupyter notebook that can be read"),

@@ -175,6 +175,11 @@ def test_fresh_clone_runs_the_quick_start(project, tmp_path_factory):
     run(["git", "clone", "-q", str(project), str(clone)], project.parent)
     assert not (clone / "data/raw/breast_cancer.csv").exists()
     env = {**ENV, "UV_PROJECT_ENVIRONMENT": str(clone / ".venv")}
+    # The runtime installs from the index the lock names, into the clone's own environment.
+    run(["uv", "sync", "--locked"], clone, env=env)
+    show = "import groundwork; print(groundwork.__file__)"
+    where = run(["uv", "run", "--frozen", "python", "-c", show], clone, env=env).stdout.strip()
+    assert Path(where).is_relative_to(clone / ".venv"), where
     run(["make", "pipeline"], clone, env=env)
     assert (clone / "data/raw/breast_cancer.csv").exists()
     assert (clone / "models/model.joblib").exists()

@@ -19,6 +19,8 @@ def quick_start() -> list[str]:
 
 
 def test_quick_start_generates_a_project_from_a_fresh_clone(tmp_path: Path):
+    """The project resolves the runtime from the session's index (`served_runtime`), which
+    stands in for PyPI, where a release publishes it."""
     generate, suite = quick_start()
     clone = tmp_path / "groundwork"
     run(["git", "clone", "-q", str(TEMPLATE), str(clone)], tmp_path)

@@ -51,8 +51,8 @@ def test_the_wheel_carries_its_types_and_the_version_the_changelog_opens_with(tm
     done = uv("build", "--wheel", "--out-dir", str(tmp_path))
     assert done.returncode == 0, done.stderr
     version = tomllib.loads((RUNTIME / "pyproject.toml").read_text())["project"]["version"]
-    (wheel,) = tmp_path.glob("groundwork-*.whl")
-    assert wheel.name.startswith(f"groundwork-{version}-")
+    (wheel,) = tmp_path.glob("groundwork_runtime-*.whl")
+    assert wheel.name.startswith(f"groundwork_runtime-{version}-")
     names = zipfile.ZipFile(wheel).namelist()
     assert "groundwork/py.typed" in names
     assert not [n for n in names if n.startswith("tests/")]
@@ -66,7 +66,7 @@ CONSUMER = """\
 name = "consumer"
 version = "0.1.0"
 requires-python = ">=3.11"
-dependencies = ["groundwork>=0.1,<0.2"]
+dependencies = ["groundwork-runtime>=0.1,<0.2"]
 
 [project.scripts]
 consumer = "groundwork.cli:main"
@@ -79,7 +79,7 @@ url = "{index}"
 explicit = true
 
 [tool.uv.sources]
-groundwork = {{ index = "groundwork" }}
+groundwork-runtime = {{ index = "groundwork" }}
 
 [build-system]
 requires = ["hatchling>=1.25"]
@@ -101,7 +101,7 @@ def test_a_project_resolves_the_runtime_from_an_index_like_any_dependency(tmp_pa
         (project / "pyproject.toml").write_text(CONSUMER.format(index=index))
         run(["uv", "lock"], project)
         lock = (project / "uv.lock").read_text()
-        (entry,) = [p for p in tomllib.loads(lock)["package"] if p["name"] == "groundwork"]
+        (entry,) = [p for p in tomllib.loads(lock)["package"] if p["name"] == "groundwork-runtime"]
         assert entry["source"] == {"registry": index}
         version = tomllib.loads((RUNTIME / "pyproject.toml").read_text())["project"]["version"]
         assert entry["version"] == version

@@ -65,11 +65,10 @@ def assert_same_scores(spark: pd.DataFrame, pandas: pd.DataFrame) -> None:
 
 def synthesized(project: Path, rows: int, path: Path) -> Path:
     """`rows` valid rows from the project's data config (its own generator), as Parquet."""
-    module = slug(project).replace("-", "_")
     code = (
-        f"from {module}.config import compose_config\n"
-        f"from {module}.data.load import data_spec\n"
-        f"from {module}.data.sample import synthesize\n"
+        "from groundwork.config import compose_config\n"
+        "from groundwork.data.load import data_spec\n"
+        "from groundwork.data.sample import synthesize\n"
         f"frame = synthesize(data_spec(compose_config()), rows={rows}, seed=11)\n"
         f"frame.to_parquet({str(path)!r}, index=False)\n"
     )

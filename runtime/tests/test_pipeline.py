@@ -7,6 +7,7 @@ import subprocess
 import pytest
 from conftest import breaking_value, checked_feature, dvc_add, rule_name, write_raw
 
+import groundwork
 from groundwork.cli import main
 from groundwork.model.evaluate import (
     HIGHER_IS_BETTER,
@@ -76,6 +77,7 @@ def test_the_data_runs_end_to_end(project, cfg, spec):
     )
     assert lineage["onnx"]["verified"] is True
     assert {"python", "scikit-learn", "pandas", "numpy"} <= set(lineage["libraries"])
+    assert lineage["libraries"]["groundwork-runtime"] == groundwork.__version__
     assert lineage["created_at"]
     # The commit that holds the code, config and data pointer of the run.
     assert lineage["git_sha"] == head(project)[:12]

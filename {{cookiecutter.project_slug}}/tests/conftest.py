@@ -1,212 +1,49 @@
 """Fixtures that follow the data config: change conf/data (or run `adopt-data`) and the
 tests run on the new columns, with no edit here."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from {{ cookiecutter.module_name }}.config import compose_config
-from {{ cookiecutter.module_name }}.data.load import (
-    data_spec,
-    read_raw,
-    validate,
-)
-from {{ cookiecutter.module_name }}.data.sample import synthesize
-from {{ cookiecutter.module_name }}.data.schema import raw_schema
-from {{ cookiecutter.module_name }}.data.spec import (
-    Column,
-    DataSpec,
-)
+from groundwork.config import compose_config
+from groundwork.data.load import data_spec, read_raw, validate
+from groundwork.data.sample import synthesize
+from groundwork.data.schema import raw_schema
+from groundwork.data.spec import DataSpec
+from omegaconf import DictConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_ROWS = 1000
+# Enough rows for a model to learn something, few enough for a run in seconds.
+SAMPLE_ROWS = 400
 
 
-@pytest.fixture
-def cfg():
+@pytest.fixture(scope="session")
+def cfg() -> DictConfig:
     return compose_config(conf_dir=ROOT / "conf")
 
 
 @pytest.fixture(scope="session")
-def spec() -> DataSpec:
-    return data_spec(compose_config(conf_dir=ROOT / "conf"))
+def spec(cfg) -> DataSpec:
+    return data_spec(cfg)
 
 
 @pytest.fixture(scope="session")
-def sample(spec) -> pd.DataFrame:
+def sample(cfg, spec) -> pd.DataFrame:
     """Validated rows of the project's raw data (at most SAMPLE_ROWS of them, seeded), or,
-    before `dvc pull`, rows synthesized from the data config."""
-    cfg = compose_config(conf_dir=ROOT / "conf")
+    before `make data` fetched it, rows synthesized from the data config."""
     raw_path = ROOT / cfg.data.raw_path
     if raw_path.exists():
         raw = read_raw(raw_path)
         raw = raw.sample(min(len(raw), SAMPLE_ROWS), random_state=0).reset_index(drop=True)
     else:
-        raw = synthesize(spec, rows=400)
+        raw = synthesize(spec, rows=SAMPLE_ROWS)
     return validate(raw, raw_schema(spec))
 
 
-def records(frame: pd.DataFrame, spec: DataSpec, rows: int | None = None) -> list[dict]:
-    """Feature rows as JSON-ready dicts: missing values as None."""
-    features = frame[spec.feature_names].head(rows) if rows else frame[spec.feature_names]
+def records(frame: pd.DataFrame, spec: DataSpec, rows: int) -> list[dict]:
+    """The first `rows` rows as the API takes them: raw inputs, missing values as None."""
+    inputs = frame[spec.feature_names].head(rows).astype(object)
     return [
-        {k: (None if pd.isna(v) else v) for k, v in row.items()}
-        for row in features.astype(object).to_dict(orient="records")
+        {key: (None if pd.isna(value) else value) for key, value in row.items()}
+        for row in inputs.to_dict(orient="records")
     ]
-
-
-def breaking_value(column: Column):
-    """A value that breaks the column's rule: beyond its range, or not an allowed category."""
-    if column.role == "categorical":
-        return "not-a-category"
-    if column.max is not None:
-        return column.max + abs(column.max) + 1.0
-    return column.min - abs(column.min) - 1.0
-
-
-def checked_feature(spec: DataSpec) -> Column:
-    """The first feature with a rule that a value can break."""
-    return next(
-        c
-        for c in spec.features
-        if c.role == "categorical" or c.min is not None or c.max is not None
-    )
-
-
-def rule_name(column: Column) -> str:
-    if column.role == "categorical":
-        return "isin"
-    if column.min is not None and column.max is not None:
-        return "in_range"
-    return "greater_than_or_equal_to" if column.min is not None else "less_than_or_equal_to"
-
-
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    """A scratch project: conf/ from this project, data written into tmp_path."""
-    (tmp_path / "conf").symlink_to(ROOT / "conf", target_is_directory=True)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-def git(root: Path, *args: str) -> str:
-    """`git ARGS` in `root`; its output, or a failure that shows git's message."""
-    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
-    assert done.returncode == 0, f"git {' '.join(args)} failed: {done.stderr}"
-    return done.stdout
-
-
-def new_repository(root: Path) -> None:
-    """A git repository in `root` with its own identity, so no global git config is needed."""
-    git(root, "init", "--quiet")
-    git(root, "config", "user.name", "Test")
-    git(root, "config", "user.email", "test@example.com")
-    git(root, "config", "commit.gpgsign", "false")
-
-
-def git_commit(root: Path, message: str = "test commit") -> str:
-    """Commit everything in `root` (a new repository the first time) and return the full
-    sha that `git log` reports."""
-    if not (root / ".git").exists():
-        new_repository(root)
-    git(root, "add", "--all")
-    git(root, "commit", "--quiet", "--no-verify", "--allow-empty", "-m", message)
-    return git(root, "log", "-1", "--format=%H").strip()
-
-
-def dvc_add(root: Path, path: Path | str) -> None:
-    """`dvc add` of a file of the git repository `root` (DVC is set up in the repository the
-    first time). DVC runs as a command: in this process its logger would keep the stream of
-    the first test that used it, which pytest closes after that test."""
-
-    def dvc(*args: str) -> None:
-        command = [sys.executable, "-m", "dvc", *args]
-        subprocess.run(command, cwd=root, check=True, capture_output=True)
-
-    if not (root / ".dvc").exists():
-        dvc("init", "--quiet")
-    dvc("add", "--quiet", str(root / path))
-
-
-@pytest.fixture
-def commit(monkeypatch):
-    """`git_commit`, with GIT_SHA unset: set (as in the image) it overrides what git says."""
-    monkeypatch.delenv("GIT_SHA", raising=False)
-    return git_commit
-
-
-def write_raw(frame: pd.DataFrame, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".parquet":
-        frame.to_parquet(path, index=False)
-    else:
-        frame.to_csv(path, index=False)
-    return path
-
-
-@pytest.fixture(scope="session")
-def fitted(sample, spec):
-    """The default model fitted on the sample's train split, with the test split."""
-    from {{ cookiecutter.module_name }}.model.features import split
-    from {{ cookiecutter.module_name }}.model.train import fit
-
-    cfg = compose_config(conf_dir=ROOT / "conf")
-    train, test = split(sample, spec, cfg.data.test_size, cfg.seed)
-    return fit(train, spec, cfg.model), train, test
-
-
-def make_package(model, spec, test, root: Path, tolerance: float = 1e-4) -> Path:
-    """Package a fitted model as the pipeline does."""
-    import joblib
-    from omegaconf import OmegaConf
-
-    from {{ cookiecutter.module_name }}.model.evaluate import (
-        model_outputs,
-        task_metrics,
-    )
-    from {{ cookiecutter.module_name }}.release.package import (
-        build_package,
-        library_versions,
-    )
-
-    cfg = compose_config(conf_dir=ROOT / "conf")
-    classes = model.classes_.tolist() if spec.is_classification else []
-    outputs = model_outputs(model, test, spec)
-    metrics = task_metrics(spec, test[spec.target.name].to_numpy(), outputs, classes, 0.5)
-    root.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, root / "model.joblib")
-    lineage = {
-        "git_sha": "unknown",
-        "data": {"path": "sample", "md5": "unknown"},
-        "params": OmegaConf.to_container(cfg, resolve=True),
-        "metrics": metrics,
-        "libraries": library_versions(),
-    }
-    return build_package(
-        root / "model.joblib", root / "candidate", lineage, spec, test, tolerance=tolerance
-    )
-
-
-@pytest.fixture(scope="session")
-def model_package(fitted, spec, tmp_path_factory) -> Path:
-    """A package of the default model fitted on the sample, as the pipeline writes it."""
-    model, _, test = fitted
-    return make_package(model, spec, test, tmp_path_factory.mktemp("package"))
-
-
-@pytest.fixture
-def package_copy(model_package, tmp_path) -> Path:
-    """A copy of the package that a test may damage."""
-    import shutil
-
-    return Path(shutil.copytree(model_package, tmp_path / "package"))
-
-
-@pytest.fixture(scope="session")
-def unseen_rows(spec) -> pd.DataFrame:
-    """Valid rows spread over every declared range and category, with missing values where
-    the config allows them: not only where the training data lies."""
-    return synthesize(spec, rows=500, seed=1)

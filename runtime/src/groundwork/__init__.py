@@ -4,7 +4,10 @@ A project depends on this package and keeps its own code, `conf/` and data; its 
 script runs `groundwork.cli:main`. The public API is listed in the runtime's README.
 """
 
+from importlib import metadata
+
 from .project import COMMAND, TITLE
 
-__version__ = "0.1.0"
+# The installed distribution's version: pyproject.toml is its one source.
+__version__ = metadata.version("groundwork-runtime")
 __all__ = ["COMMAND", "TITLE", "__version__"]

@@ -10,7 +10,7 @@ command's own: the same arguments, package, schema, predictor and error messages
 
 import sys
 
-from {{ cookiecutter.module_name }}.cli import main
+from groundwork.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["score", *sys.argv[1:], "--engine", "spark"]))

@@ -10,10 +10,10 @@
 #
 # The driver reads MODEL_DIR and broadcasts it to the executors: in the default client
 # deploy mode that is a path on this machine; in cluster mode, one the driver can read.
-# The project's code travels as a wheel (--py-files). Its dependencies (ONNX Runtime,
-# pandera, pandas, pyarrow) must be importable by the executors' Python: run on nodes or
-# an image where `uv sync --no-dev --group spark` was done, or pack this environment
-# (e.g. with venv-pack) and add to SPARK_SUBMIT_OPTIONS
+# The project's own code travels as a wheel (--py-files). Its dependencies (the groundwork
+# runtime, ONNX Runtime, pandera, pandas, pyarrow) must be importable by the executors'
+# Python: run on nodes or an image where `uv sync --no-dev --group spark` was done, or pack
+# this environment (e.g. with venv-pack) and add to SPARK_SUBMIT_OPTIONS
 # "--archives env.tar.gz#environment --conf spark.pyspark.python=./environment/bin/python".
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -1,6 +1,8 @@
-"""{{ cookiecutter.description | wordwrap(88) }}"""
+"""{{ cookiecutter.project_name }}: the project's own code.
 
-__version__ = "0.1.0"
-# The command's name: hints print `uv run {COMMAND} ...`, which runs as printed. Kept on a
-# line of its own so that the code around it formats alike whatever the name's length.
-COMMAND = "{{ cookiecutter.project_slug }}"
+The platform (loading and validating data, training, packaging, serving, scoring,
+monitoring, the command line) is the `groundwork` runtime, a locked dependency. What
+belongs here is what is particular to this project: helpers and models of its own, and the
+modules `make module` exports from notebooks. Each module gets a test in tests/ (the
+`tested-modules` hook checks), and `make test` holds this package to its coverage floor.
+"""

@@ -66,7 +66,17 @@ CHECKSUMS = {
     ONNX_FILE: "onnx_checksum",
 }
 LINEAGE_CHECKSUM = "lineage_checksum"
-LIBRARIES = ["scikit-learn", "numpy", "pandas", "pandera", "pyarrow", "joblib", "onnxruntime"]
+# The runtime first: the platform version that built a model is part of its lineage.
+LIBRARIES = [
+    "groundwork-runtime",
+    "scikit-learn",
+    "numpy",
+    "pandas",
+    "pandera",
+    "pyarrow",
+    "joblib",
+    "onnxruntime",
+]
 REBUILD = "rebuild it with `make pipeline`, or pass --model PATH to another package"
 VERIFY_ROWS = 2000
 

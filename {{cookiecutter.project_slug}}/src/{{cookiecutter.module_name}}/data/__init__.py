@@ -1,1 +1,0 @@
-"""Data: column roles read from conf/data, the schema built from them, loading and adoption."""

@@ -1,1 +1,0 @@
-"""Model: preprocessing built from the data spec, training and evaluation per task."""

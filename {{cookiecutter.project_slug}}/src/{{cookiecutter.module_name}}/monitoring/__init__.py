@@ -1,1 +1,0 @@
-"""Reading what the service logged and judging whether production has drifted."""

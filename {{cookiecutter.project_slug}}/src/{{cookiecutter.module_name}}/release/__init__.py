@@ -1,1 +1,0 @@
-"""Release: the model package with its lineage, the one predict path, the gate and the registry."""

@@ -1,1 +1,0 @@
-"""Serving: the HTTP API, batch scoring and the prediction log."""
