@@ -4,6 +4,8 @@ the generator of that data, servers started from the project, and memory read fr
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
 import shutil
@@ -18,9 +20,21 @@ from pathlib import Path
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TEMPLATE / "tests"))
-from bake_env import bake_environment  # noqa: E402 - the tests' environment, shared
+from bake_env import (  # noqa: E402 - the tests' environment and runtime index, shared
+    bake_environment,
+    cookiecutter_config,
+    runtime_index,
+)
 
 ENV = bake_environment()
+# Bakes resolve the runtime as the suite's do: this checkout's wheel, served on 127.0.0.1
+# for as long as the script runs.
+_SCRATCH = Path(tempfile.mkdtemp(prefix="groundwork-bench-index-"))
+_INDEX = contextlib.ExitStack()
+atexit.register(_INDEX.close)
+ENV["COOKIECUTTER_CONFIG"] = str(
+    cookiecutter_config(_SCRATCH, _INDEX.enter_context(runtime_index(_SCRATCH / "index")))
+)
 
 
 def run(cmd: list[str], cwd: Path, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
@@ -114,11 +128,6 @@ def bake(out: Path | None = None) -> Path:
 
 def slug(baked: Path) -> str:
     return baked.name
-
-
-def module(baked: Path) -> str:
-    [package] = [p.parent.name for p in (baked / "src").glob("*/cli.py")]
-    return package
 
 
 def project(path: str | None) -> Path:

@@ -33,7 +33,6 @@ from _baked import (
     ID,
     TARGET,
     machine_line,
-    module,
     project,
     run,
     slug,
@@ -44,14 +43,14 @@ from _baked import (
 NAME = "bench_adopted"
 READ_CSV = "import sys, pandas; pandas.read_csv(sys.argv[1])"
 
-# Runs in the clone ({module} is replaced): one adoption through the CLI's own entry point,
+# Runs in the clone: one adoption through the CLI's own entry point,
 # with its stages timed by wrapping the functions `adopt` calls (those that exist).
 PHASES = """
 import json, shutil, sys, time, types
 start = time.perf_counter()
-import {module}.cli as cli
-import {module}.data.adopt as adopt
-import {module}.config as config
+import groundwork.cli as cli
+import groundwork.data.adopt as adopt
+import groundwork.config as config
 imported = time.perf_counter() - start
 spent = {}
 
@@ -126,9 +125,7 @@ def main() -> int:
     floor = best(["uv", "run", "python", "-c", "pass"], clone, args.runs)
     base = best(["uv", "run", "python", "-c", READ_CSV, str(source)], clone, args.runs)
     ours = best(["uv", "run", slug(clone), *adopt], clone, args.runs, reset)
-    phases = run(
-        ["uv", "run", "python", "-c", PHASES.replace("{module}", module(clone)), *adopt], clone
-    ).stdout.splitlines()[-1]
+    phases = run(["uv", "run", "python", "-c", PHASES, *adopt], clone).stdout.splitlines()[-1]
     reset()
     phases = json.loads(phases)
     if phases["code"] != 0:

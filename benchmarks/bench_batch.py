@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _baked import measure, module, project, run, slug, verdict, write_penguins
+from _baked import measure, project, run, slug, verdict, write_penguins
 
 # The bare script: the output has the same columns as `score`'s (every input column, then
 # `prediction` and `probability_<class>` per class).
@@ -44,7 +44,7 @@ else:
     df.to_parquet(target, index=False)
 """
 
-IMPORTS_ONLY = "import {module}.serving.batch, {module}.cli"
+IMPORTS_ONLY = "import groundwork.serving.batch, groundwork.cli"
 
 # ONNX Runtime (float32 input) against scikit-learn: trees may differ on a row whose
 # value sits on a split, so agreement is reported, not asserted.
@@ -79,7 +79,7 @@ def main() -> int:
     mib = source.stat().st_size / 2**20
     print(f"project {baked}\ninput {source}: {args.rows:,} penguin-like rows, {mib:.0f} MiB")
 
-    imports = IMPORTS_ONLY.format(module=module(baked))
+    imports = IMPORTS_ONLY
     floor_s, floor_mib = measure([*uv_python, imports], baked)
     bare_out, ours_out = scratch / f"bare{suffix}", scratch / f"ours{suffix}"
     bare = [*uv_python, BARE, str(source), str(bare_out), package]

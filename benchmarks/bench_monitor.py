@@ -17,15 +17,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _baked import machine_line, measure, module, project, slug, verdict, write_penguins
+from _baked import machine_line, measure, project, slug, verdict, write_penguins
 
 # Runs in the project's venv: the prediction log of the candidate on the given rows, each
-# line as serving/api.py writes it.
+# line as the runtime's API (groundwork.serving.api) writes it.
 WRITE_LOG = """
 import datetime, json, sys
 import pandas as pd
-from {module}.release.package import load_package
-from {module}.release.predictor import Predictor
+from groundwork.release.package import load_package
+from groundwork.release.predictor import Predictor
 rows, log = pd.read_parquet(sys.argv[1]), sys.argv[2]
 predictor = Predictor(load_package("models/candidate"))
 start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
@@ -35,9 +35,9 @@ with open(log, "w") as out:
         chunk = records.iloc[first:first + 100_000].to_dict("records")
         for n, (record, output) in enumerate(zip(chunk, predictor.records(chunk))):
             moment = start + datetime.timedelta(seconds=first + n)
-            out.write(json.dumps({{"event": "prediction", "timestamp": moment.isoformat(),
-                "request_id": f"{{first + n:x}}", "model_version": predictor.version,
-                "latency_ms": 1.0, "inputs": record, "outputs": output}}) + "\\n")
+            out.write(json.dumps({"event": "prediction", "timestamp": moment.isoformat(),
+                "request_id": f"{first + n:x}", "model_version": predictor.version,
+                "latency_ms": 1.0, "inputs": record, "outputs": output}) + "\\n")
 """
 READ_JSON = "import sys, pandas as pd; print(len(pd.read_json(sys.argv[1], lines=True)))"
 TARGET_SECONDS, TARGET_MIB = 60, 1.5 * 1024
@@ -55,7 +55,7 @@ def main() -> int:
     log = scratch / "predictions.jsonl"
     print(f"writing a prediction log of {args.lines:,} lines ...", flush=True)
     python = str(baked / ".venv/bin/python")
-    measure([python, "-c", WRITE_LOG.format(module=module(baked)), str(rows), str(log)], baked)
+    measure([python, "-c", WRITE_LOG, str(rows), str(log)], baked)
     mib = log.stat().st_size / 2**20
     print(f"project {baked}\nlog {log}: {args.lines:,} lines, {mib:.0f} MiB")
 

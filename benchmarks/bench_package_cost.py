@@ -26,14 +26,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _baked import TEMPLATE, machine_line, module, run, verdict
+from _baked import TEMPLATE, machine_line, run, verdict
 from bench_adopt import best
 
-# Runs in the project ({module} is replaced); argv[1] is "off" to skip the measurement.
+# Runs in the project; argv[1] is "off" to skip the measurement.
 PACKAGE = """
 import sys
-import {module}.cli as cli
-import {module}.release.build as build
+import groundwork.cli as cli
+import groundwork.release.build as build
 if sys.argv[1] == "off":
     build.measure = lambda package, frame: {}
 sys.exit(cli.main(["package"]))
@@ -59,7 +59,7 @@ def main() -> int:
     args = parser.parse_args()
 
     baked = sample_project(args.project)
-    script = PACKAGE.replace("{module}", module(baked))
+    script = PACKAGE
     command = ["uv", "run", "--frozen", "python", "-c", script]
     base = best([*command, "off"], baked, args.runs)
     ours = best([*command, "on"], baked, args.runs)

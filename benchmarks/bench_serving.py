@@ -47,7 +47,6 @@ from _baked import (
     PENGUINS,
     free_port,
     machine_line,
-    module,
     project,
     rss_mib,
     run,
@@ -77,7 +76,7 @@ done = function(summary, latency, requests)
 end
 """
 
-# Runs in the project's venv ({module} is replaced): the preprocessing's cost, in-process.
+# Runs in the project's venv: the preprocessing's cost, in-process.
 # The rows are given as the API and `score` hand them to Encoding.transform: one record as
 # lists of Python values (None = missing), 100,000 generated rows as a frame's arrays.
 ENCODING_COST = (
@@ -85,9 +84,9 @@ ENCODING_COST = (
     + """
 import json, sys, timeit
 import pandas as pd
-from {module}.model.encoding import Encoding
-from {module}.release.package import load_package
-from {module}.release.predictor import Predictor
+from groundwork.model.encoding import Encoding
+from groundwork.release.package import load_package
+from groundwork.release.predictor import Predictor
 
 package = load_package(sys.argv[1])
 record = json.loads(sys.argv[2])
@@ -335,7 +334,7 @@ def main() -> int:
 
     cost = json.loads(
         run(
-            [str(venv / "python"), "-c", ENCODING_COST.replace("{module}", module(baked)),
+            [str(venv / "python"), "-c", ENCODING_COST,
              str(baked / "models/candidate"), one],
             baked,
         ).stdout.splitlines()[-1]

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import json
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from bake_env import bake_environment
+from bake_env import bake_environment, cookiecutter_config, runtime_index
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 HOOKS = TEMPLATE / "hooks"
-RUNTIME = "groundwork-runtime"  # the runtime's distribution name
 
 # Every option value appears in at least one combination; each is baked and run.
 COMBINATIONS = {
@@ -99,8 +96,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_url(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
-    """Wait until `url` answers; fail the test if `process` exits or time runs out first."""
+def wait_for_url(url: str, process: subprocess.Popen, timeout: float = 30, output=None) -> None:
+    """Wait until `url` answers; fail the test if `process` exits or time runs out first,
+    showing what the process wrote to `output` (a file) when given."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -109,41 +107,12 @@ def wait_for_url(url: str, process: subprocess.Popen, timeout: float = 30) -> No
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                pytest.fail(f"{url} did not answer")
+                said = ""
+                if output is not None:
+                    output.seek(0)
+                    said = f"; the process wrote:\n{output.read()}"
+                pytest.fail(f"{url} did not answer{said}")
             time.sleep(0.2)
-
-
-@contextlib.contextmanager
-def runtime_index(root: Path):
-    """The runtime's wheel, built from runtime/, served as a PEP 503 simple index on
-    127.0.0.1: what a company's index (devpi, Artifactory, GitLab's package registry) is to
-    its projects. A simple index is static files, so the standard library's http.server
-    serves it; no index server is needed to show that uv resolves the runtime like any
-    dependency. Yields the index's URL."""
-    files = root / "simple" / RUNTIME
-    files.mkdir(parents=True)
-    run(["uv", "build", "--wheel", "--out-dir", str(files), "runtime"], TEMPLATE)
-    links = "".join(
-        f'<a href="{wheel.name}#sha256={hashlib.sha256(wheel.read_bytes()).hexdigest()}">'
-        f"{wheel.name}</a>\n"
-        for wheel in sorted(files.glob("*.whl"))
-    )
-    (files / "index.html").write_text(f"<!DOCTYPE html>\n<html><body>\n{links}</body></html>\n")
-    (root / "simple" / "index.html").write_text(f'<a href="{RUNTIME}/">{RUNTIME}</a>\n')
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-        cwd=root,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/simple"
-    try:
-        wait_for_url(f"{url}/{RUNTIME}/", server)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -155,17 +124,7 @@ def served_runtime(tmp_path_factory) -> str:
     config: pytest-cookies reads the config file below, and cookiecutter's command line,
     its Python API and cruft read the file that COOKIECUTTER_CONFIG names."""
     with runtime_index(tmp_path_factory.mktemp("runtime-index")) as url:
-        user = tmp_path_factory.mktemp("cookiecutter-user")
-        config = user / "config.yaml"
-        config.write_text(
-            json.dumps(  # JSON is YAML
-                {
-                    "cookiecutters_dir": str(user / "cookiecutters"),
-                    "replay_dir": str(user / "replay"),
-                    "default_context": {"_runtime_index": url},
-                }
-            )
-        )
+        config = cookiecutter_config(tmp_path_factory.mktemp("cookiecutter-user"), url)
         for environment in (os.environ, ENV):
             environment["COOKIECUTTER_CONFIG"] = str(config)
         yield url
@@ -203,17 +162,7 @@ def running_api(
             text=True,
         )
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    urllib.request.urlopen(f"{url}/health", timeout=2).close()
-                    break
-                except OSError:
-                    if server.poll() is not None or time.monotonic() > deadline:
-                        server.kill()
-                        output.seek(0)
-                        pytest.fail(f"the API did not start:\n{output.read()}")
-                    time.sleep(0.5)
+            wait_for_url(f"{url}/health", server, timeout, output)
             yield url
         finally:
             server.terminate()

@@ -3,12 +3,11 @@
 import json
 import re
 import tomllib
-import urllib.request
 from pathlib import Path
 
 import pytest
 from ci_runners import act, act_jobs, gitlab_ci_local, gitlab_jobs, passed
-from conftest import COMBINATIONS, TEMPLATE, run, running_api
+from conftest import COMBINATIONS, TEMPLATE, run
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +35,7 @@ PLOTS = {
 MAKE_TARGETS = [
     "setup", "lint", "test", "data", "sample-data", "adopt-data", "pipeline", "notebooks",
     "serve", "score", "monitor", "report", "gate", "promote", "rollback", "image", "deploy",
-    "module",
+    "module", "upgrade-platform", "e2e",
 ]  # fmt: skip
 UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|\{#")
 
@@ -201,27 +200,13 @@ def test_make_sample_data_writes_the_tracked_sample(baked):
     assert "up to date" in status
 
 
-def test_api_predicts_its_example_and_batch_scoring_runs(baked, tmp_path):
-    """The package the pipeline wrote, served over HTTP and used to score the sample file."""
-    _, project, answers = baked
+def test_make_e2e_serves_the_package_over_http_and_scores_the_sample(baked):
+    """The project's own end-to-end target, over the package the pipeline wrote: the API
+    over HTTP predicts its OpenAPI example, and batch scoring scores every row."""
+    _, project, _ = baked
     run(["make", "pipeline"], project)  # nothing to do when test_pipeline_reproduces ran
-    with running_api(project, "--model", "models/candidate") as url:
-        schema = json.load(urllib.request.urlopen(f"{url}/openapi.json", timeout=10))
-        example = schema["components"]["schemas"]["Record"]["examples"][0]
-        request = urllib.request.Request(
-            f"{url}/predict", json.dumps(example).encode(), {"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            [prediction] = json.load(response)["predictions"]
-    if answers["task"] == "classification":
-        assert prediction["prediction"] in (0, 1) and set(prediction["probabilities"]) == {"0", "1"}
-    else:
-        assert isinstance(prediction["prediction"], float)
-    target = tmp_path / "scored.parquet"
-    sample = project / SAMPLE_DATA[answers["task"]]
-    cli = ["uv", "run", "--frozen", project.name, "score", "--model", "models/candidate"]
-    assert "rows scored" in run([*cli, str(sample), str(target)], project).stdout
-    assert target.stat().st_size > 0
+    out = run(["make", "e2e"], project).stdout
+    assert re.search(r"\b2 passed, \d+ deselected", out), out[-2000:]
 
 
 def test_pre_commit_passes(baked):

@@ -55,6 +55,8 @@ def test_the_wheel_carries_its_types_and_the_version_the_changelog_opens_with(tm
     assert wheel.name.startswith(f"groundwork_runtime-{version}-")
     names = zipfile.ZipFile(wheel).namelist()
     assert "groundwork/py.typed" in names
+    # The changelog, which `platform-changes` reads from the installed package.
+    assert "groundwork/CHANGELOG.md" in names
     assert not [n for n in names if n.startswith("tests/")]
     changelog = (RUNTIME / "CHANGELOG.md").read_text()
     first = re.search(r"^## \[?(\d+\.\d+\.\d+)\]?", changelog, re.MULTILINE)

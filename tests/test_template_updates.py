@@ -40,8 +40,22 @@ def test_cruft_check_and_update_bring_template_changes(tmp_path):
     assert state["template"] == str(template)
     assert cruft("check", cwd=project).returncode == 0
 
+    # The user's own code and data config, edited in the project.
+    own_code = project / "src/tumour_classifier/__init__.py"
+    own_code.write_text(own_code.read_text() + "\nTHRESHOLD = 0.4\n")
+    data_config = project / "conf/data/breast_cancer.yaml"
+    data_config.write_text(data_config.read_text() + "# reviewed by the data owner\n")
+    user = ["git", "-c", "user.name=U", "-c", "user.email=u@example.com"]
+    run([*user, "commit", "-qam", "our threshold; the data config reviewed"], project)
+    own_before, data_before = own_code.read_text(), data_config.read_text()
+
+    # v2 of the template changes the docs (scaffolding), and also the files that are the
+    # user's own: an update brings the first and leaves the others alone.
     docs = template / "{{cookiecutter.project_slug}}/docs/index.md"
     docs.write_text(docs.read_text() + "\n## Runbook\n\nWho to call when the model drifts.\n")
+    for rel in ("src/{{cookiecutter.module_name}}/__init__.py", "conf/data/breast_cancer.yaml"):
+        path = template / "{{cookiecutter.project_slug}}" / rel
+        path.write_text(path.read_text() + "# a change of the template's\n")
     run(["git", "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-qam", "v2"],
         template)  # fmt: skip
 
@@ -58,6 +72,11 @@ def test_cruft_check_and_update_bring_template_changes(tmp_path):
     changed = run(["git", "status", "--porcelain"], project).stdout
     assert "docs/index.md" in changed and ".cruft.json" in changed
     assert (project / ".dvc/config").exists() and (project / "uv.lock").exists()
+    assert own_code.read_text() == own_before and data_config.read_text() == data_before
+    # The runtime's index is an answer cruft keeps: the update renders pyproject.toml with it.
+    index = state["context"]["cookiecutter"]["_runtime_index"]
+    assert f'url = "{index}"' in (project / "pyproject.toml").read_text()
+    assert "pyproject.toml" not in changed
 
 
 def test_typo_in_a_template_variable_fails_the_bake(tmp_path):

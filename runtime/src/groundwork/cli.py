@@ -217,6 +217,13 @@ def _status(_args: argparse.Namespace) -> None:
     print(status_message(changed_files()))
 
 
+def _platform_changes(args: argparse.Namespace) -> None:
+    from . import __version__
+    from .changelog import changes_since, installed_changelog
+
+    print(changes_since(args.since, __version__, installed_changelog()))
+
+
 def _commit_run(args: argparse.Namespace) -> None:
     from pathlib import Path
 
@@ -469,7 +476,8 @@ def _registry_commands(commands: Commands) -> None:
 
 
 def _workspace_commands(commands: Commands) -> None:
-    """The run in git and DVC: `status`, `commit-run`, `pull`."""
+    """The run in git and DVC, and the platform: `status`, `commit-run`, `pull`,
+    `platform-changes`."""
     status_help = "say which of the run's files git does not hold yet"
     commands.add_parser("status", help=status_help).set_defaults(handler=_status)
     commit_run = commands.add_parser(
@@ -482,6 +490,11 @@ def _workspace_commands(commands: Commands) -> None:
     )
     pull.add_argument("targets", nargs="*", help="DVC pointers (default: data/ and models/)")
     pull.set_defaults(handler=_pull)
+    changes = commands.add_parser(
+        "platform-changes", help="what the runtime's changelog says changed since a version"
+    )
+    changes.add_argument("--since", required=True, metavar="VERSION", help="e.g. 0.1.0")
+    changes.set_defaults(handler=_platform_changes)
 
 
 def _data_commands(commands: Commands) -> None:
