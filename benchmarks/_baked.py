@@ -31,6 +31,7 @@ ENV = bake_environment()
 # for as long as the script runs.
 _SCRATCH = Path(tempfile.mkdtemp(prefix="groundwork-bench-index-"))
 _INDEX = contextlib.ExitStack()
+_INDEX.callback(shutil.rmtree, _SCRATCH, ignore_errors=True)
 atexit.register(_INDEX.close)
 ENV["COOKIECUTTER_CONFIG"] = str(
     cookiecutter_config(_SCRATCH, _INDEX.enter_context(runtime_index(_SCRATCH / "index")))

@@ -113,10 +113,10 @@ def code_text(markdown: str) -> str:
 def test_every_make_target_the_docs_name_exists():
     """`make X` in the docs' code must be a target of the generated project's Makefile."""
     makefile = (TEMPLATE / "{{cookiecutter.project_slug}}" / "Makefile").read_text()
-    targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, flags=re.MULTILINE))
+    targets = set(re.findall(r"^([a-z][a-z0-9-]*):", makefile, flags=re.MULTILINE))
     named = set()
     for page in DOCS.rglob("*.md"):
-        for words in re.findall(r"\bmake((?: [a-z][a-z-]*)+)", code_text(page.read_text())):
+        for words in re.findall(r"\bmake((?: [a-z][a-z0-9-]*)+)", code_text(page.read_text())):
             named.update(words.split())
     assert {"pipeline", "test"} <= named
     assert named <= targets, f"the docs name make targets that do not exist: {named - targets}"
