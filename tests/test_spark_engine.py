@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ENV, bake, missing_tool, run
-from test_own_data import adopt, penguins
+from conftest import ENV, missing_tool, run
 
 pytestmark = pytest.mark.slow
 
@@ -134,19 +133,5 @@ def test_spark_scores_as_the_pandas_engine_and_refuses_a_bad_row(default_project
     assert "Traceback" not in lost.stderr and "Py4J" not in lost.stderr
 
 
-def test_spark_scores_text_categories_gaps_and_three_classes(cookies, tmp_path):
-    """The user's own data: a text target of three classes, text categories, missing values."""
-    project = bake(cookies)
-    data = tmp_path / "penguins.csv"
-    penguins().to_csv(data, index=False)
-    adopt(project, data, "species", "ID=penguin_id")
-    run(["make", "pipeline"], project)
-    run(["uv", "sync", "--frozen", "--group", "spark"], project)
-    model = ("--model", "models/candidate")
-    spark_score(project, data, tmp_path / "spark", *model)
-    spark = pd.read_parquet(tmp_path / "spark")
-    score(project, data, tmp_path / "pandas.parquet", *model)
-    pandas = pd.read_parquet(tmp_path / "pandas.parquet")
-    assert_same_scores(spark, pandas)
-    assert set(spark["prediction"]) <= {"Adelie", "Chinstrap", "Gentoo"}
-    assert spark["sex"].isna().sum() == pandas["sex"].isna().sum() > 0
+# Penguin-like data (text categories, gaps, three classes) on Spark, with derived features
+# computed in the workers: tests/test_derived_features.py.

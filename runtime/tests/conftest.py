@@ -57,8 +57,8 @@ def sample(spec) -> pd.DataFrame:
 
 
 def records(frame: pd.DataFrame, spec: DataSpec, rows: int | None = None) -> list[dict]:
-    """Feature rows as JSON-ready dicts: missing values as None."""
-    features = frame[spec.feature_names].head(rows) if rows else frame[spec.feature_names]
+    """Rows of raw inputs as JSON-ready dicts: missing values as None."""
+    features = frame[spec.inputs].head(rows) if rows else frame[spec.inputs]
     return [
         {k: (None if pd.isna(v) else v) for k, v in row.items()}
         for row in features.astype(object).to_dict(orient="records")
@@ -180,8 +180,11 @@ def fitted(sample, spec):
     return fit(train, spec, cfg.model), train, test
 
 
-def make_package(model, spec, test, root: Path, tolerance: float = 1e-4) -> Path:
-    """Package a fitted model as the pipeline does."""
+def make_package(
+    model, spec, test, root: Path, tolerance: float = 1e-4, features_source: str | None = None
+) -> Path:
+    """Package a fitted model as the pipeline does (with the project's features.py as
+    `features_source` when `spec` declares derived features)."""
     import joblib
     from omegaconf import OmegaConf
 
@@ -208,7 +211,13 @@ def make_package(model, spec, test, root: Path, tolerance: float = 1e-4) -> Path
         "libraries": library_versions(),
     }
     return build_package(
-        root / "model.joblib", root / "candidate", lineage, spec, test, tolerance=tolerance
+        root / "model.joblib",
+        root / "candidate",
+        lineage,
+        spec,
+        test,
+        tolerance=tolerance,
+        features_source=features_source,
     )
 
 

@@ -42,7 +42,7 @@ def sample(cfg, spec) -> pd.DataFrame:
 
 def records(frame: pd.DataFrame, spec: DataSpec, rows: int) -> list[dict]:
     """The first `rows` rows as the API takes them: raw inputs, missing values as None."""
-    inputs = frame[spec.feature_names].head(rows).astype(object)
+    inputs = frame[spec.inputs].head(rows).astype(object)
     return [
         {key: (None if pd.isna(value) else value) for key, value in row.items()}
         for row in inputs.to_dict(orient="records")

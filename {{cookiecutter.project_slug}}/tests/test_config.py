@@ -24,7 +24,7 @@ def test_the_data_passes_the_data_config(sample, spec):
     # `sample` is validated against the schema the data config makes: bad rows fail here,
     # naming the column and the rule.
     assert len(sample) > 0
-    assert set(spec.feature_names) <= set(sample.columns)
+    assert set(spec.inputs) <= set(sample.columns)
     if spec.is_classification:
         assert set(sample[spec.target.name].unique()) <= set(spec.target.classes)
 

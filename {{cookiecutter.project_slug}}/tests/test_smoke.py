@@ -54,10 +54,11 @@ def test_the_api_answers_one_prediction_per_record(client, sample, spec):
 
 
 def test_the_api_asks_for_the_raw_inputs_the_data_config_declares(client, spec):
-    schema = client.get("/openapi.json").json()["components"]["schemas"]
-    fields = set().union(*(set(s.get("properties", {})) for s in schema.values()))
-    assert set(spec.feature_names) <= fields
-    assert spec.target.name not in fields or spec.target.name in spec.feature_names
+    record = client.get("/openapi.json").json()["components"]["schemas"]["Record"]
+    assert set(spec.inputs) <= set(record["properties"])
+    # Derived features are computed from the raw inputs, never asked for; nor is the target.
+    assert not {column.name for column in spec.derived} & set(record["properties"])
+    assert spec.target.name not in record["properties"]
 
 
 def test_a_field_the_data_config_does_not_declare_is_refused_by_name(client, sample, spec):

@@ -52,5 +52,6 @@ def title(pyproject: dict[str, Any]) -> str:
 _PYPROJECT = read_pyproject(Path.cwd())
 COMMAND = command_name(_PYPROJECT)
 TITLE = title(_PYPROJECT)
+PACKAGE = package_name(_PYPROJECT)
 # The command's --help opens with the project's own description.
 DESCRIPTION = str(_PYPROJECT.get("project", {}).get("description") or "A Groundwork project.")

@@ -54,13 +54,19 @@ def write_sample(name: str, path: Path | str) -> Path:
 
 
 def synthesize(spec: DataSpec, rows: int = 400, seed: int = 0) -> pd.DataFrame:
-    """Rows that pass the spec's schema, with a target the features explain."""
+    """Raw rows that pass the spec's schema, with a target the features explain. An
+    identifier or ignored column with an `example:` holds it in every row (`derive` may
+    read it: a date, say); derived columns are left to `derive`."""
     rng = np.random.default_rng(seed)
     frame: dict[str, np.ndarray | list] = {}
     signal = np.zeros(rows)
     for column in spec.columns:
         values: np.ndarray
-        if column.role == "numeric":
+        if column.derived:  # computed from the rest by the project's `derive`
+            continue
+        if column.example is not None and not column.is_feature:  # a date `derive` reads
+            values = np.full(rows, column.example, dtype=object)
+        elif column.role == "numeric":
             # An open bound lies 2 beyond the other (below a max of -5 too); with neither, -1 to 1.
             top = column.max if column.max is not None else 1.0
             low = column.min if column.min is not None else top - 2.0

@@ -1,7 +1,9 @@
 """The pandera schemas, built from the data spec: one source of truth for every check.
 
 `raw_schema` checks the raw file in the pipeline (every column declared, the target
-included); `feature_schema` checks model input in batch scoring (the features only).
+included); `feature_schema` checks model input in batch scoring (the raw features, and the
+columns the derived ones are computed from). Derived features are not in either: they are
+computed after these checks, and `model.derived` checks them against their own rules.
 """
 
 from __future__ import annotations
@@ -73,8 +75,11 @@ def target_column(spec: DataSpec) -> pa.Column:
 
 
 def feature_schema(spec: DataSpec) -> pa.DataFrameSchema:
+    features = {column.name: feature_column(column) for column in spec.raw_features}
+    # A column `derive` reads and the model does not: required, its values left to `derive`.
+    read = {name: pa.Column(nullable=True) for name in spec.derive_inputs if name not in features}
     return pa.DataFrameSchema(
-        {column.name: feature_column(column) for column in spec.features},
+        {**features, **read},
         strict=True,
         ordered=False,
         name="features",
@@ -89,7 +94,7 @@ def raw_schema(spec: DataSpec) -> pa.DataFrameSchema:
     }
     return pa.DataFrameSchema(
         {
-            **feature_schema(spec).columns,
+            **{column.name: feature_column(column) for column in spec.raw_features},
             **passthrough,
             spec.target.name: target_column(spec),
         },

@@ -38,6 +38,10 @@ class Column:
     # Personal data: never written raw (see data/pii.py); a feature only with pii_feature.
     pii: bool = False
     pii_feature: bool = False
+    # Derived: computed by the project's `derive` (src/<package>/features.py) from the raw
+    # columns in `inputs` (`from:` in the config), not read from the data or a request.
+    derived: bool = False
+    inputs: tuple[str, ...] = ()
 
     @property
     def is_feature(self) -> bool:
@@ -74,7 +78,29 @@ class DataSpec:
 
     @property
     def feature_names(self) -> list[str]:
+        """The model's inputs: the raw features, then the derived ones."""
         return [column.name for column in self.features]
+
+    @property
+    def raw_features(self) -> list[Column]:
+        """The features read from the data (or a request) as they are."""
+        return [column for column in self.features if not column.derived]
+
+    @property
+    def derived(self) -> list[Column]:
+        """The features the project's `derive` computes from raw columns."""
+        return [column for column in self.features if column.derived]
+
+    @property
+    def derive_inputs(self) -> list[str]:
+        """The raw columns `derive` reads, in the order the config first names them."""
+        return list(dict.fromkeys(name for column in self.derived for name in column.inputs))
+
+    @property
+    def inputs(self) -> list[str]:
+        """What a row to score carries: the raw features, and the columns `derive` reads."""
+        raw = [column.name for column in self.raw_features]
+        return raw + [name for name in self.derive_inputs if name not in raw]
 
     @property
     def numeric(self) -> list[str]:
@@ -121,10 +147,11 @@ def _column(name: str, rules: Mapping, where: str) -> Column:
     if role not in ROLES:
         raise SpecError(f"{where}.role is {role!r}: use one of {', '.join(ROLES)}.")
     known = {"role", "nullable", "min", "max", "values", "description", "example", "pii"}
-    unknown = set(rules) - known - {"pii_feature"}
+    unknown = set(rules) - known - {"pii_feature", "derived", "from"}
     if unknown:
         raise SpecError(f"{where} has unknown keys {sorted(unknown)}.")
     pii, pii_feature = _pii(rules, role, where)
+    derived, inputs = _derivation(rules, role, pii, where)
     values = tuple(str(value) for value in rules.get("values") or ())
     if role == "categorical" and not values:
         raise SpecError(f"{where} is categorical but lists no `values:`; list the allowed values.")
@@ -142,7 +169,54 @@ def _column(name: str, rules: Mapping, where: str) -> Column:
         example=rules.get("example"),
         pii=pii,
         pii_feature=pii_feature,
+        derived=derived,
+        inputs=inputs,
     )
+
+
+def _derivation(rules: Mapping, role: str, pii: bool, where: str) -> tuple[bool, tuple[str, ...]]:
+    derived, inputs = rules.get("derived", False), rules.get("from")
+    if not isinstance(derived, bool):
+        raise SpecError(f"{where}.derived must be true or false, not {derived!r}.")
+    if not derived:
+        if inputs is not None:
+            raise SpecError(f"{where} has `from:` but not `derived: true`: add it, or drop `from`.")
+        return False, ()
+    if role not in FEATURE_ROLES or pii:
+        raise SpecError(
+            f"{where} is derived: its role must be numeric or categorical, and it is not "
+            "personal data (no `pii:`)."
+        )
+    if not isinstance(inputs, list) or not inputs or not all(isinstance(n, str) for n in inputs):
+        raise SpecError(
+            f"{where} is derived but its `from:` is {inputs!r}: list the raw columns that "
+            "`derive` in src/<package>/features.py reads to compute it, e.g. `from: [a, b]`."
+        )
+    return True, tuple(inputs)
+
+
+def _check_inputs(spec: DataSpec, source: str) -> None:
+    """Each derived column is computed from declared raw columns that a request can carry."""
+    raw = {column.name: column for column in spec.columns if not column.derived}
+    for column in spec.derived:
+        for name in column.inputs:
+            where = f"{source}: columns.{column.name}.from"
+            if name not in raw:
+                hint = (
+                    "the target is not known when scoring"
+                    if name == spec.target.name
+                    else (
+                        "derived columns are computed from raw ones only"
+                        if name in spec.feature_names
+                        else "declare it in `columns:`"
+                    )
+                )
+                raise SpecError(f"{where} names {name!r}, which is not a raw column: {hint}.")
+            if raw[name].pii:
+                raise SpecError(
+                    f"{where} names {name!r}, personal data (pii: true): a derived feature "
+                    "is logged and monitored, so it is not computed from personal data."
+                )
 
 
 def _pii(rules: Mapping, role: str, where: str) -> tuple[bool, bool]:
@@ -194,6 +268,7 @@ def spec_from_config(data: Mapping, source: str = "conf/data") -> DataSpec:
         raise SpecError(f"{source}: the target {spec.target.name!r} is also listed in columns.")
     if not spec.features:
         raise SpecError(f"{source}: no column is numeric or categorical, so nothing to learn from.")
+    _check_inputs(spec, source)
     return spec
 
 
@@ -223,5 +298,8 @@ def spec_to_config(spec: DataSpec) -> dict:
             rules["pii"] = True
         if column.pii_feature:
             rules["pii_feature"] = True
+        if column.derived:
+            rules["derived"] = True
+            rules["from"] = list(column.inputs)
         columns[column.name] = rules
     return {"task": spec.task, "target": target, "columns": columns}

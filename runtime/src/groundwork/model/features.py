@@ -1,4 +1,8 @@
-"""Step 2: split the validated data; the preprocessing every model starts with.
+"""Step 2: derive the project's own features, split the data; the preprocessing every
+model starts with.
+
+`with_derived` adds the columns the project's `derive` computes (see `model.derived`), so
+training and evaluation read them from the split like any other feature.
 
 `build_preprocessor` makes a scikit-learn ColumnTransformer from the data spec:
 missing numbers are imputed with the training median, categories are one-hot encoded
@@ -23,6 +27,8 @@ from ..artifacts import atomic_path
 from ..data.load import data_spec
 from ..data.spec import DataSpec
 from ..errors import UserFacingError
+from ..project import PACKAGE
+from .derived import Derive, derived_columns, project_derive
 
 log = structlog.get_logger(__name__)
 
@@ -36,6 +42,14 @@ def build_preprocessor(spec: DataSpec) -> ColumnTransformer:
         encoder = OneHotEncoder(categories=categories, handle_unknown="ignore", sparse_output=False)
         transformers.append(("categorical", encoder, spec.categorical))
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+
+
+def with_derived(df: pd.DataFrame, spec: DataSpec, derive: Derive) -> pd.DataFrame:
+    """`df` with the derived columns added, each checked against its rules."""
+    if not spec.derived:
+        return df
+    columns = {name: df[name].to_numpy() for name in spec.derive_inputs}
+    return df.assign(**derived_columns(spec, derive, columns, len(df)))
 
 
 def split(df: pd.DataFrame, spec: DataSpec, test_size: float, seed: int):
@@ -84,10 +98,13 @@ def _every_class_tested(train: pd.DataFrame, test: pd.DataFrame, target: pd.Seri
 
 
 def run(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    validated = pd.read_parquet(cfg.data.validated_path)
-    train, test = split(validated, data_spec(cfg), cfg.data.test_size, cfg.seed)
+    spec = data_spec(cfg)
+    frame = pd.read_parquet(cfg.data.validated_path)
+    if spec.derived:
+        frame = with_derived(frame, spec, project_derive(PACKAGE))
+    train, test = split(frame, spec, cfg.data.test_size, cfg.seed)
     for frame, path in ((train, cfg.data.train_path), (test, cfg.data.test_path)):
         with atomic_path(path) as tmp:
             frame.to_parquet(tmp, index=False)
-    log.info("data split", train_rows=len(train), test_rows=len(test))
+    log.info("data split", train_rows=len(train), test_rows=len(test), derived=len(spec.derived))
     return train, test

@@ -27,6 +27,8 @@ def run(cfg: DictConfig) -> Path:
     import pandas as pd
 
     from ..data.load import data_spec
+    from ..model.derived import project_source
+    from ..project import PACKAGE
 
     spec = data_spec(cfg)
     test = pd.read_parquet(cfg.data.test_path)
@@ -39,6 +41,7 @@ def run(cfg: DictConfig) -> Path:
         threshold=float(cfg.evaluate.threshold),
         tolerance=float(cfg.package.onnx_tolerance),
         measure=partial(measure, frame=test),
+        features_source=project_source(PACKAGE) if spec.derived else None,
     )
     package = load_package(target)
     log.info(

@@ -68,7 +68,7 @@ def feature_records(frame: pd.DataFrame, spec: DataSpec) -> list[dict]:
     """Feature rows as the API receives them once validated: missing values as None."""
     import pandas as pd
 
-    features = frame[spec.feature_names].astype(object)
+    features = frame[spec.inputs].astype(object)
     return [
         {name: (None if pd.isna(value) else value) for name, value in row.items()}
         for row in features.to_dict(orient="records")

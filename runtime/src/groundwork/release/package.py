@@ -6,6 +6,9 @@ A package is a directory with
   in the model's order, the decision threshold and the fitted preprocessing as arrays;
 - `model.onnx` (when verified): the estimator alone, for ONNX Runtime (the preprocessing
   runs in numpy from `signature.json`, see `model.encoding.Encoding`);
+- `features.py` (when the data config declares derived features): a copy of the project's
+  src/<package>/features.py, whose `derive` the predict path runs before the preprocessing
+  (see `model.derived`), so a package scores as it was trained wherever it is served;
 - `lineage.json`: the git sha and the code and config files that differed from it
   (`git_dirty`, `git_changes`), the DVC hash of the raw data, the resolved config, the
   metrics, the library versions, the ONNX verification, the sha256 of each file and
@@ -45,6 +48,7 @@ from ..artifacts import atomic_dir
 from ..data.spec import DataSpec, spec_from_config, spec_to_config
 from ..errors import UserFacingError
 from ..log import git_sha
+from ..model.derived import Derive, file_derive
 from ..model.encoding import Encoding
 from ..model.outputs import model_outputs, predicted_labels
 from ..worktree import RUN_INPUTS, changed_files
@@ -58,12 +62,14 @@ log = structlog.get_logger(__name__)
 MODEL_FILE = "model.joblib"
 SIGNATURE_FILE = "signature.json"
 ONNX_FILE = "model.onnx"
+FEATURES_FILE = "features.py"
 LINEAGE_FILE = "lineage.json"
 # Each packaged file and the lineage key holding its sha256.
 CHECKSUMS = {
     MODEL_FILE: "checksum",
     SIGNATURE_FILE: "signature_checksum",
     ONNX_FILE: "onnx_checksum",
+    FEATURES_FILE: "features_checksum",
 }
 LINEAGE_CHECKSUM = "lineage_checksum"
 # The runtime first: the platform version that built a model is part of its lineage.
@@ -151,6 +157,20 @@ class ModelPackage:
                 f"{self.path / MODEL_FILE} cannot be loaded ({exc!r}): "
                 f"{_remedy(self.path, self.lineage)}."
             ) from None
+
+    @cached_property
+    def derive(self) -> Derive | None:
+        """The packaged `derive`, or None when the data config declares no derived feature."""
+        if not self.spec.derived:
+            return None
+        if "features_checksum" not in self.lineage:
+            raise ModelPackageError(
+                f"{self.path} declares derived features but holds no {FEATURES_FILE}: "
+                f"{_remedy(self.path, self.lineage)}."
+            )
+        # A module name of its own: two packages (production and a candidate) load side by side.
+        name = f"package_features_{self.lineage['checksum']}"
+        return file_derive(self.path / FEATURES_FILE, name)
 
     def onnx_model(self, threads: int | None = None) -> OnnxModel | None:
         """ONNX Runtime behind the packaged preprocessing, or None when the package has none."""
@@ -363,8 +383,12 @@ def write_package(
     signature: dict,
     onnx_bytes: bytes | None,
     measure: Callable[[ModelPackage], dict] | None = None,
+    features_source: str | None = None,
 ) -> Path:
     """Write a new package at `target`, replacing it only once complete.
+
+    `features_source` is the text of the project's features.py, shipped when the data
+    config declares derived features.
 
     `measure` (`release.cost.measure`) gives what the package costs to serve, recorded in
     its lineage as `cost`. It runs here, on the package still in its temporary folder: the
@@ -377,6 +401,9 @@ def write_package(
         if onnx_bytes is not None:
             (tmp / ONNX_FILE).write_bytes(onnx_bytes)
             files.append(ONNX_FILE)
+        if features_source is not None:
+            (tmp / FEATURES_FILE).write_text(features_source, encoding="utf-8")
+            files.append(FEATURES_FILE)
         lineage = lineage | {
             "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             **{CHECKSUMS[name]: sha256(tmp / name) for name in files},
@@ -396,9 +423,13 @@ def build_package(
     threshold: float = 0.5,
     tolerance: float = 1e-6,
     measure: Callable[[ModelPackage], dict] | None = None,
+    features_source: str | None = None,
 ) -> Path:
-    """Package a fitted model: signature, verified ONNX when possible, lineage, and the
-    cost when `measure` is given (see `write_package`)."""
+    """Package a fitted model: signature, verified ONNX when possible, lineage, the
+    project's features.py when `spec` declares derived features (`features_source`), and
+    the cost when `measure` is given (see `write_package`)."""
+    if spec.derived and features_source is None:
+        raise ValueError("the data spec declares derived features: pass features_source")
     import joblib
 
     model = joblib.load(model_file)
@@ -411,7 +442,8 @@ def build_package(
             reason=check["reason"],
         )
     lineage |= {"onnx": check}
-    return write_package(model_file, target, lineage, signature, onnx_bytes, measure)
+    source = features_source if spec.derived else None
+    return write_package(model_file, target, lineage, signature, onnx_bytes, measure, source)
 
 
 def load_package(path: Path | str) -> ModelPackage:

@@ -1,7 +1,8 @@
 """The one predict path: the API, batch scoring and the promotion gate all call `Predictor`.
 
-Input is validated with the schema built from the package's own data spec, then
-scored by ONNX Runtime behind the numpy preprocessing (`model.onnx`), or by the
+Input is validated with the schema built from the package's own data spec, the derived
+features are computed by the package's copy of the project's `derive` (`model.derived`),
+then scored by ONNX Runtime behind the numpy preprocessing (`model.onnx`), or by the
 scikit-learn pipeline when the package has no verified ONNX file. The outputs follow
 the task: a label and the probability of each class, or a number.
 
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..model.derived import derived_columns
 from ..model.outputs import model_outputs, predicted_labels
 from .package import ModelPackage
 
@@ -43,12 +45,13 @@ class Predictor:
         self.threshold = package.threshold
         self._class_names = [str(c) for c in self.classes]
         self._onnx = package.onnx_model(threads)
+        self._derive = package.derive  # None without derived features
         if self._onnx is None:
             package.model  # noqa: B018 - load now, so a broken model fails at start-up
 
     @cached_property
     def schema(self) -> pa.DataFrameSchema:
-        """The feature columns' schema, for frames (`predict_frame`)."""
+        """The raw input columns' schema, for frames (`predict_frame`)."""
         from ..data.schema import feature_schema
 
         return feature_schema(self.spec)
@@ -75,9 +78,23 @@ class Predictor:
             return outputs
         return predicted_labels(outputs, self.classes, self.threshold)
 
+    def with_derived(self, columns: dict, rows: int, first_row: int = 1) -> dict:
+        """The raw `columns` and the derived ones `derive` computes from them."""
+        if self._derive is None:
+            return columns
+        return columns | derived_columns(self.spec, self._derive, columns, rows, first_row)
+
     def records(self, records: list[dict]) -> list[dict]:
-        """Predictions for records the API has validated already."""
-        columns = {name: [r[name] for r in records] for name in self.spec.feature_names}
+        """Predictions for records the API has validated already.
+
+        The derived features join each record, so the prediction log holds what the model
+        was given (monitoring measures their drift too).
+        """
+        raw = {name: [r[name] for r in records] for name in self.spec.inputs}
+        columns = self.with_derived(raw, len(records))
+        for column in self.spec.derived:
+            for record, value in zip(records, columns[column.name].tolist(), strict=True):
+                record[column.name] = None if value != value else value  # NaN: missing
         outputs = self.outputs(columns, len(records))
         if not self.spec.is_classification:
             return [{PREDICTION: value} for value in outputs.tolist()]
@@ -100,7 +117,8 @@ class Predictor:
         features = df[[column for column in df.columns if column in self.schema.columns]]
         # Number rows by position: a chunk's index may not start at 0.
         validated = validate(features.reset_index(drop=True), self.schema, first_row=first_row)
-        columns = {name: validated[name].to_numpy() for name in self.spec.feature_names}
+        raw = {name: validated[name].to_numpy() for name in self.spec.inputs}
+        columns = self.with_derived(raw, len(validated), first_row)
         outputs = self.outputs(columns, len(validated))
         result = {PREDICTION: self.labels(outputs)}
         if self.spec.is_classification:

@@ -39,6 +39,7 @@ from pydantic import (
 from .. import COMMAND, TITLE
 from ..data.pii import mask, masked
 from ..data.spec import Column, DataSpec
+from ..errors import DataValidationError
 from ..release.package import load_package
 from ..release.predictor import Predictor
 from .access import MAX_REQUEST_RECORDS, Access, access_from_environment
@@ -111,14 +112,28 @@ def unused_field(column: Column) -> tuple[Any, Any]:
     return str | int | float | bool | None, Field(default=None, description=description)
 
 
+def derive_input_field(column: Column, spec: DataSpec) -> tuple[Any, Any]:
+    """An identifier or ignored column the derived features are computed from: required."""
+    users = ", ".join(c.name for c in spec.derived if column.name in c.inputs)
+    description = f"{column.description or column.name}; the derived features {users} read it"
+    examples = None if column.example is None else [column.example]
+    return str | int | float | bool | None, Field(description=description, examples=examples)
+
+
 def request_body(spec: DataSpec, max_records: int = MAX_REQUEST_RECORDS) -> Any:
-    """The request body's type: one Record (a row of features, and optionally the data
-    config's identifiers and ignored columns) or a list of them. A field the data config
-    does not declare is refused."""
-    example = {column.name: column.example_value for column in spec.features if not column.pii}
-    fields: dict[str, Any] = {column.name: request_field(column) for column in spec.features}
+    """The request body's type: one Record (a row of raw features, the columns the derived
+    features are computed from, and optionally the data config's identifiers and ignored
+    columns) or a list of them. Derived features are computed, never asked for; a field
+    the data config does not declare is refused."""
+    example = {c.name: c.example_value for c in spec.raw_features if not c.pii}
+    fields: dict[str, Any] = {c.name: request_field(c) for c in spec.raw_features}
     fields |= {name: passthrough_field(spec.column(name)) for name in spec.identifiers}
     fields |= {name: unused_field(spec.column(name)) for name in spec.ignored}
+    for column in map(spec.column, spec.derive_inputs):
+        if not column.is_feature:
+            fields[column.name] = derive_input_field(column, spec)
+            if column.example is not None:
+                example[column.name] = column.example
     # Any: types built at run time from the data config, which a type checker cannot see.
     record: Any = create_model(
         "Record",
@@ -368,7 +383,11 @@ class Service:
             self.count(records.status_code, started)
             return records
         try:
-            outputs = await self.outputs(records)
+            try:
+                outputs = await self.outputs(records)
+            except DataValidationError as exc:  # derived features that break their rules
+                self.count(422, started)
+                return problem(422, str(exc))
             latency_ms = round((time.perf_counter() - started) * 1000, 3)
             # Every request has its own id, the one labels join on: a client may reuse its
             # X-Request-ID, which is logged beside it to correlate with the client's records.
