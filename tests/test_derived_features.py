@@ -1,8 +1,9 @@
 """A user's first edit, as a user makes it: a ratio and the month of a date, added to adopted
 penguin-like data (text categories, gaps, three classes) in conf/data and the project's
 features.py. The whole chain then runs on them: the pipeline, the project's tests, the API
-over HTTP (one record and many), `score`, `score --engine spark`, `monitor`, and the
-package it serves, with ONNX verified and serving."""
+over HTTP (one record and many), `score`, `score --engine spark`, `monitor`, the
+exploration notebook and a module exported from it, and the package it serves, with ONNX
+verified and serving."""
 
 from __future__ import annotations
 
@@ -89,6 +90,13 @@ def test_a_ratio_and_a_date_part_run_through_every_path(cookies, tmp_path):
 
     tests = run(["make", "test"], project).stdout
     assert " passed" in tests and "failed" not in tests
+    # The exploration notebook and the modules `make module` exports see the derived columns.
+    run(["make", "notebooks"], project)
+    executed = (project / "reports/notebooks/01-exploration.ipynb").read_text()
+    assert "bill_ratio" in executed and "observed_month" in executed
+    run(["make", "module", "NB=notebooks/01-exploration.ipynb", "NAME=summary"], project)
+    exported = run(["uv", "run", "--frozen", "pytest", "tests/test_summary.py"], project)
+    assert " passed" in exported.stdout and "failed" not in exported.stdout
 
     raw = pd.read_csv(data)
     scored_file = tmp_path / "scored.csv"

@@ -13,10 +13,11 @@ from conftest import ROOT, make_package
 from fastapi.testclient import TestClient
 
 from groundwork.config import compose_config
+from groundwork.data.sample import synthesize
 from groundwork.data.schema import raw_schema
 from groundwork.data.spec import SpecError, spec_from_config, spec_to_config
 from groundwork.errors import DataValidationError
-from groundwork.model.derived import DeriveError, derived_columns, project_derive
+from groundwork.model.derived import DeriveError, derived_columns, project_derive, within_rules
 from groundwork.model.features import split, with_derived
 from groundwork.model.train import fit
 from groundwork.release.package import FEATURES_FILE, ModelPackageError, load_package
@@ -172,6 +173,19 @@ def test_what_derive_returns_is_checked_against_the_data_config(spec):
         derived_columns(spec, lambda c: derive(c) | {"size": np.array(["small"])}, columns, 3)
     with pytest.raises(DeriveError, match="failed: KeyError"):
         derived_columns(spec, lambda c: c["not_read"], columns, 3)
+
+
+def test_synthesized_rows_keep_only_those_whose_derived_values_keep_the_rules(spec):
+    rows = synthesize(spec, rows=300, seed=2)  # lengths and depths drawn independently
+    derive = project_derive_from(FEATURES)
+    columns = {name: rows[name].to_numpy() for name in spec.derive_inputs}
+    with pytest.raises(DataValidationError, match="'bill_ratio' fails rule"):
+        derived_columns(spec, derive, columns, len(rows))
+    derived = derived_columns(spec, derive, columns, len(rows), check=False)
+    kept = within_rules(spec, derived, len(rows))
+    assert 0 < kept.sum() < len(rows)
+    ratios = derived["bill_ratio"][kept]
+    assert np.nanmin(ratios) >= 1.0 and np.nanmax(ratios) <= 4.0  # a gap (NaN) is allowed
 
 
 def project_derive_from(source: str):

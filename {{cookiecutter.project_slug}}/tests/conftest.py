@@ -10,6 +10,7 @@ from groundwork.data.load import data_spec, read_raw, validate
 from groundwork.data.sample import synthesize
 from groundwork.data.schema import raw_schema
 from groundwork.data.spec import DataSpec
+from groundwork.model.features import with_project_features
 from omegaconf import DictConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,14 +31,17 @@ def spec(cfg) -> DataSpec:
 @pytest.fixture(scope="session")
 def sample(cfg, spec) -> pd.DataFrame:
     """Validated rows of the project's raw data (at most SAMPLE_ROWS of them, seeded), or,
-    before `make data` fetched it, rows synthesized from the data config."""
+    before `make data` fetched it, rows synthesized from the data config; with the derived
+    features of src/ added, as the model sees them (synthesized rows whose derived values
+    break a rule are left out)."""
     raw_path = ROOT / cfg.data.raw_path
-    if raw_path.exists():
+    synthetic = not raw_path.exists()
+    if synthetic:
+        raw = synthesize(spec, rows=SAMPLE_ROWS)
+    else:
         raw = read_raw(raw_path)
         raw = raw.sample(min(len(raw), SAMPLE_ROWS), random_state=0).reset_index(drop=True)
-    else:
-        raw = synthesize(spec, rows=SAMPLE_ROWS)
-    return validate(raw, raw_schema(spec))
+    return with_project_features(validate(raw, raw_schema(spec)), spec, synthetic)
 
 
 def records(frame: pd.DataFrame, spec: DataSpec, rows: int) -> list[dict]:

@@ -764,22 +764,26 @@ def describe_results(results: Sequence[Any], runs: list[tuple[Any, Any]], code: 
 def samples(root: Path) -> tuple[Any, Any, list[tuple[str, Any]]]:
     """The config, the data spec and the data the generated test may run on: rows
     synthesized from the data config (the `sample` fixture before `make data`) and, when the
-    raw data is here, the fixture's sample of it."""
+    raw data is here, the fixture's sample of it; derived features added, as the fixture has
+    them."""
     from .config import compose_config
     from .data.load import data_spec, read_raw, validate
     from .data.sample import synthesize
     from .data.schema import raw_schema
+    from .model.features import with_project_features
 
     cfg = compose_config(conf_dir=root / "conf")
     spec = data_spec(cfg)
     schema = raw_schema(spec)
-    frames = [("rows synthesized from the data config", synthesize(spec, rows=SYNTHETIC_ROWS))]
+    synthetic = validate(synthesize(spec, rows=SYNTHETIC_ROWS), schema)
+    runs = [("rows synthesized from the data config", with_project_features(synthetic, spec, True))]
     raw_path = root / cfg.data.raw_path
     if raw_path.exists():
         raw = read_raw(raw_path)
         raw = raw.sample(min(len(raw), SAMPLE_ROWS), random_state=0).reset_index(drop=True)
-        frames.append((f"a sample of {cfg.data.raw_path}", raw))
-    return cfg, spec, [(label, validate(frame, schema)) for label, frame in frames]
+        label = f"a sample of {cfg.data.raw_path}"
+        runs.append((label, with_project_features(validate(raw, schema), spec)))
+    return cfg, spec, runs
 
 
 def load_module(source: str, name: str) -> ModuleType:

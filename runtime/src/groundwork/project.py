@@ -52,6 +52,14 @@ def title(pyproject: dict[str, Any]) -> str:
 _PYPROJECT = read_pyproject(Path.cwd())
 COMMAND = command_name(_PYPROJECT)
 TITLE = title(_PYPROJECT)
-PACKAGE = package_name(_PYPROJECT)
+
+
+def own_package() -> str:
+    """The project's own package, from the working directory's pyproject.toml when asked (a
+    notebook's kernel imports the runtime in notebooks/, then moves to the project's root),
+    else from the one read at import (a scratch folder, as the project's smoke run uses)."""
+    return package_name(read_pyproject(Path.cwd()) or _PYPROJECT)
+
+
 # The command's --help opens with the project's own description.
 DESCRIPTION = str(_PYPROJECT.get("project", {}).get("description") or "A Groundwork project.")

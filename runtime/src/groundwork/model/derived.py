@@ -108,8 +108,10 @@ def derived_columns(
     columns: Mapping[str, Sequence | np.ndarray],
     rows: int,
     first_row: int = 1,
+    check: bool = True,
 ) -> dict[str, np.ndarray]:
-    """Run `derive` on `rows` rows of raw `columns`; its columns, checked against the config.
+    """Run `derive` on `rows` rows of raw `columns`; its columns, checked against the config
+    unless `check` is False (see `within_rules`).
 
     Rows are numbered from `first_row` in the errors, as the file or request numbers them.
     """
@@ -125,12 +127,14 @@ def derived_columns(
             f"{sorted(declared)} as derived: return each declared column, and declare each "
             "returned one in conf/data (`derived: true`, with its role and `from:`)."
         )
-    derived = {}
-    problems = []
-    for column in spec.derived:
-        values = _typed(column, found[column.name], rows)
-        problems += _broken_rules(column, values, first_row)
-        derived[column.name] = values
+    derived = {column.name: _typed(column, found[column.name], rows) for column in spec.derived}
+    if not check:
+        return derived
+    problems = [
+        line
+        for column in spec.derived
+        for line in _described(column, derived[column.name], first_row)
+    ]
     if problems:
         raise DataValidationError(
             "the derived features do not match the rules in conf/data:\n" + "\n".join(problems)
@@ -157,9 +161,36 @@ def _typed(column: Column, values: Any, rows: int) -> np.ndarray:
     return np.array(texts, dtype=object)
 
 
-def _broken_rules(column: Column, values: np.ndarray, first_row: int) -> list[str]:
+def within_rules(spec: DataSpec, derived: Mapping[str, np.ndarray], rows: int) -> np.ndarray:
+    """Which rows' derived values keep every rule: rows synthesized column by column can
+    combine into values no real row has (a ratio of two independent draws), so a synthetic
+    sample keeps only these."""
+    kept = np.ones(rows, dtype=bool)
+    for column in spec.derived:
+        for _, broken in _rules(column, derived[column.name]):
+            kept &= ~broken
+    return kept
+
+
+def _described(column: Column, values: np.ndarray, first_row: int) -> list[str]:
     """One line a broken rule: how many rows, which rows and which values (as describe_failures
     in data.load says them for raw columns)."""
+    lines = []
+    for rule, broken in _rules(column, values):
+        rows = np.flatnonzero(broken)
+        if len(rows):
+            numbers = ", ".join(str(r + first_row) for r in rows[:SHOWN_ROWS])
+            more = f" and {len(rows) - SHOWN_ROWS} more" if len(rows) > SHOWN_ROWS else ""
+            shown = ", ".join(repr(v) for v in values[rows[:SHOWN_ROWS]].tolist())
+            lines.append(
+                f"derived column {column.name!r} fails rule {rule} in {len(rows)} row(s): "
+                f"rows {numbers}{more} (values {shown})"
+            )
+    return lines
+
+
+def _rules(column: Column, values: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """Each rule of the column and the rows that break it."""
     rules: list[tuple[str, np.ndarray]] = []
     if column.role == "numeric":
         missing = np.isnan(values)
@@ -174,15 +205,4 @@ def _broken_rules(column: Column, values: np.ndarray, first_row: int) -> list[st
         rules.append(("isin", np.array([v is not None and v not in allowed for v in values])))
     if not column.nullable:
         rules.append(("not_nullable", missing))
-    lines = []
-    for rule, broken in rules:
-        rows = np.flatnonzero(broken)
-        if len(rows):
-            numbers = ", ".join(str(r + first_row) for r in rows[:SHOWN_ROWS])
-            more = f" and {len(rows) - SHOWN_ROWS} more" if len(rows) > SHOWN_ROWS else ""
-            shown = ", ".join(repr(v) for v in values[rows[:SHOWN_ROWS]].tolist())
-            lines.append(
-                f"derived column {column.name!r} fails rule {rule} in {len(rows)} row(s): "
-                f"rows {numbers}{more} (values {shown})"
-            )
-    return lines
+    return rules

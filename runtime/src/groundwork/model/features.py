@@ -27,8 +27,8 @@ from ..artifacts import atomic_path
 from ..data.load import data_spec
 from ..data.spec import DataSpec
 from ..errors import UserFacingError
-from ..project import PACKAGE
-from .derived import Derive, derived_columns, project_derive
+from ..project import own_package
+from .derived import Derive, derived_columns, project_derive, within_rules
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +50,24 @@ def with_derived(df: pd.DataFrame, spec: DataSpec, derive: Derive) -> pd.DataFra
         return df
     columns = {name: df[name].to_numpy() for name in spec.derive_inputs}
     return df.assign(**derived_columns(spec, derive, columns, len(df)))
+
+
+def with_project_features(
+    df: pd.DataFrame, spec: DataSpec, synthetic: bool = False
+) -> pd.DataFrame:
+    """`df` with the derived columns of this project's `derive` (src/<package>/features.py):
+    the data as the model sees it, for the pipeline, the notebooks and the tests. Rows of
+    `synthetic` data whose derived values break a rule are left out (see `within_rules`);
+    in real data they are an error."""
+    if not spec.derived:
+        return df
+    derive = project_derive(own_package())
+    if not synthetic:
+        return with_derived(df, spec, derive)
+    columns = {name: df[name].to_numpy() for name in spec.derive_inputs}
+    derived = derived_columns(spec, derive, columns, len(df), check=False)
+    kept = within_rules(spec, derived, len(df))
+    return df.assign(**derived)[kept].reset_index(drop=True)
 
 
 def split(df: pd.DataFrame, spec: DataSpec, test_size: float, seed: int):
@@ -99,9 +117,7 @@ def _every_class_tested(train: pd.DataFrame, test: pd.DataFrame, target: pd.Seri
 
 def run(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     spec = data_spec(cfg)
-    frame = pd.read_parquet(cfg.data.validated_path)
-    if spec.derived:
-        frame = with_derived(frame, spec, project_derive(PACKAGE))
+    frame = with_project_features(pd.read_parquet(cfg.data.validated_path), spec)
     train, test = split(frame, spec, cfg.data.test_size, cfg.seed)
     for frame, path in ((train, cfg.data.train_path), (test, cfg.data.test_path)):
         with atomic_path(path) as tmp:

@@ -28,7 +28,7 @@ def run(cfg: DictConfig) -> Path:
 
     from ..data.load import data_spec
     from ..model.derived import project_source
-    from ..project import PACKAGE
+    from ..project import own_package
 
     spec = data_spec(cfg)
     test = pd.read_parquet(cfg.data.test_path)
@@ -41,7 +41,7 @@ def run(cfg: DictConfig) -> Path:
         threshold=float(cfg.evaluate.threshold),
         tolerance=float(cfg.package.onnx_tolerance),
         measure=partial(measure, frame=test),
-        features_source=project_source(PACKAGE) if spec.derived else None,
+        features_source=project_source(own_package()) if spec.derived else None,
     )
     package = load_package(target)
     log.info(
